@@ -1,0 +1,209 @@
+"""
+DDPM math for a diffusion policy over actions: variance schedules, the forward (noising)
+process, the reverse (denoising) step and the noise-prediction loss.
+
+Pure PyTorch; nothing here knows about Stable-Baselines3. Equation numbers refer to
+Ho et al., "Denoising Diffusion Probabilistic Models" (https://arxiv.org/abs/2006.11239);
+the cosine schedule is from Nichol & Dhariwal, "Improved DDPM" (https://arxiv.org/abs/2102.09672).
+
+Indices: the paper's step ``t = 1..T`` is stored at index ``t - 1``, so index ``0`` is the
+last denoising step (the one that adds no noise).
+"""
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import torch as th
+from torch import nn
+
+BETA_SCHEDULES = ("cosine", "linear", "vp")
+
+
+def cosine_beta_schedule(n_steps: int, s: float = 0.008, max_beta: float = 0.999) -> np.ndarray:
+    """
+    Cosine schedule (Improved DDPM, eq. 17): ``abar(t) = cos^2(((t/T + s) / (1 + s)) * pi/2)``
+    normalised so that ``abar(0) = 1``; ``beta_t = 1 - abar_t / abar_{t-1}``, clipped at ``max_beta``.
+
+    :param n_steps: number of diffusion steps T
+    :param s: small offset that keeps beta_1 away from zero
+    :param max_beta: upper clip of beta (avoids a singular last step)
+    :return: betas, shape (T,), float64
+    """
+    t = np.linspace(0, n_steps, n_steps + 1, dtype=np.float64)
+    alphas_cumprod = np.cos(((t / n_steps) + s) / (1 + s) * math.pi * 0.5) ** 2
+    alphas_cumprod = alphas_cumprod / alphas_cumprod[0]
+    betas = 1.0 - alphas_cumprod[1:] / alphas_cumprod[:-1]
+    return np.clip(betas, 0.0, max_beta)
+
+
+def linear_beta_schedule(n_steps: int, beta_start: float = 1e-4, beta_end: float = 2e-2) -> np.ndarray:
+    """
+    Linear schedule of DDPM (section 4): betas evenly spaced from ``beta_start`` to ``beta_end``.
+
+    :param n_steps: number of diffusion steps T
+    :param beta_start: beta_1
+    :param beta_end: beta_T
+    :return: betas, shape (T,), float64
+    """
+    return np.linspace(beta_start, beta_end, n_steps, dtype=np.float64)
+
+
+def vp_beta_schedule(n_steps: int, b_min: float = 0.1, b_max: float = 10.0) -> np.ndarray:
+    """
+    Discretised variance-preserving SDE (Song et al., https://arxiv.org/abs/2011.13456) with
+    ``beta(tau) = b_min + tau (b_max - b_min)``:
+    ``alpha_t = exp(-b_min / T - (b_max - b_min) (2t - 1) / (2 T^2))``, ``beta_t = 1 - alpha_t``.
+
+    :param n_steps: number of diffusion steps T
+    :param b_min: beta(0) of the continuous schedule
+    :param b_max: beta(1) of the continuous schedule
+    :return: betas, shape (T,), float64
+    """
+    t = np.arange(1, n_steps + 1, dtype=np.float64)
+    alphas = np.exp(-b_min / n_steps - 0.5 * (b_max - b_min) * (2 * t - 1) / n_steps**2)
+    return 1.0 - alphas
+
+
+def make_beta_schedule(name: str, n_steps: int) -> np.ndarray:
+    """
+    :param name: one of ``"cosine"``, ``"linear"``, ``"vp"``
+    :param n_steps: number of diffusion steps T (>= 1)
+    :return: betas, shape (T,), float64
+    """
+    if n_steps < 1:
+        raise ValueError(f"The number of diffusion steps must be >= 1, got {n_steps}")
+    schedules: dict[str, Callable[[int], np.ndarray]] = {
+        "cosine": cosine_beta_schedule,
+        "linear": linear_beta_schedule,
+        "vp": vp_beta_schedule,
+    }
+    if name not in schedules:
+        raise ValueError(f"Unknown beta schedule {name!r}: choose one of {BETA_SCHEDULES}")
+    return schedules[name](n_steps)
+
+
+class GaussianDiffusion(nn.Module):
+    """
+    The fixed quantities of a DDPM with T steps, and its forward and reverse steps.
+
+    The schedule is computed in float64 and stored in float32 as non-persistent buffers:
+    it is rebuilt from the constructor arguments, never loaded from a state dict.
+
+    :param n_steps: number of diffusion steps T
+    :param beta_schedule: ``"cosine"``, ``"linear"`` or ``"vp"``
+    """
+
+    betas: th.Tensor
+    alphas_cumprod: th.Tensor
+    sqrt_alphas_cumprod: th.Tensor
+    sqrt_one_minus_alphas_cumprod: th.Tensor
+    sqrt_recip_alphas_cumprod: th.Tensor
+    sqrt_recipm1_alphas_cumprod: th.Tensor
+    posterior_variance: th.Tensor
+    posterior_log_variance_clipped: th.Tensor
+    posterior_std: th.Tensor
+    posterior_mean_coef1: th.Tensor
+    posterior_mean_coef2: th.Tensor
+
+    def __init__(self, n_steps: int, beta_schedule: str = "cosine"):
+        super().__init__()
+        self.n_steps = n_steps
+        self.beta_schedule = beta_schedule
+
+        betas = make_beta_schedule(beta_schedule, n_steps)
+        alphas = 1.0 - betas
+        alphas_cumprod = np.cumprod(alphas)
+        alphas_cumprod_prev = np.append(1.0, alphas_cumprod[:-1])
+        # Posterior q(x_{t-1} | x_t, x_0), eq. 6-7
+        posterior_variance = betas * (1.0 - alphas_cumprod_prev) / (1.0 - alphas_cumprod)
+        posterior_log_variance_clipped = np.log(np.maximum(posterior_variance, 1e-20))
+        schedule = {
+            "betas": betas,
+            "alphas_cumprod": alphas_cumprod,
+            "sqrt_alphas_cumprod": np.sqrt(alphas_cumprod),
+            "sqrt_one_minus_alphas_cumprod": np.sqrt(1.0 - alphas_cumprod),
+            "sqrt_recip_alphas_cumprod": np.sqrt(1.0 / alphas_cumprod),
+            "sqrt_recipm1_alphas_cumprod": np.sqrt(1.0 / alphas_cumprod - 1.0),
+            "posterior_variance": posterior_variance,
+            "posterior_log_variance_clipped": posterior_log_variance_clipped,
+            "posterior_std": np.exp(0.5 * posterior_log_variance_clipped),
+            "posterior_mean_coef1": betas * np.sqrt(alphas_cumprod_prev) / (1.0 - alphas_cumprod),
+            "posterior_mean_coef2": (1.0 - alphas_cumprod_prev) * np.sqrt(alphas) / (1.0 - alphas_cumprod),
+        }
+        for name, value in schedule.items():
+            self.register_buffer(name, th.as_tensor(value, dtype=th.float32), persistent=False)
+
+    def q_sample(self, x_start: th.Tensor, t: th.Tensor, noise: th.Tensor) -> th.Tensor:
+        """
+        Forward process, eq. 4: ``x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps``.
+
+        :param x_start: clean actions x_0, shape (N, A)
+        :param t: step indices, shape (N,), values in ``[0, T)``
+        :param noise: eps ~ N(0, I), shape (N, A)
+        :return: x_t, shape (N, A)
+        """
+        return self.sqrt_alphas_cumprod[t, None] * x_start + self.sqrt_one_minus_alphas_cumprod[t, None] * noise
+
+    def predict_start_from_noise(self, x_t: th.Tensor, t: int, noise_pred: th.Tensor) -> th.Tensor:
+        """
+        Eq. 4 solved for x_0 and clipped to the action box:
+        ``x0_hat = clip(sqrt(1/abar_t) x_t - sqrt(1/abar_t - 1) eps_theta, -1, 1)``.
+
+        :param x_t: noisy actions, shape (N, A)
+        :param t: step index (the same for the whole batch)
+        :param noise_pred: eps_theta(x_t, t, s), shape (N, A)
+        """
+        x_start = self.sqrt_recip_alphas_cumprod[t] * x_t - self.sqrt_recipm1_alphas_cumprod[t] * noise_pred
+        return x_start.clamp(-1.0, 1.0)
+
+    def p_sample(self, x_t: th.Tensor, t: int, noise_pred: th.Tensor, noise: th.Tensor) -> th.Tensor:
+        """
+        One reverse step (DDPM Algorithm 2 with the posterior mean of eq. 7):
+        ``x_{t-1} = c1_t x0_hat + c2_t x_t + [t > 1] sigma_t z``.
+
+        :param x_t: noisy actions, shape (N, A)
+        :param t: step index (index 0 adds no noise)
+        :param noise_pred: eps_theta(x_t, t, s), shape (N, A)
+        :param noise: z ~ N(0, I), shape (N, A); ignored at index 0
+        :return: x_{t-1}, shape (N, A)
+        """
+        x_start = self.predict_start_from_noise(x_t, t, noise_pred)
+        mean = self.posterior_mean_coef1[t] * x_start + self.posterior_mean_coef2[t] * x_t
+        if t == 0:
+            return mean
+        return mean + self.posterior_std[t] * noise
+
+    def sample(
+        self,
+        noise_fn: Callable[[th.Tensor, int], th.Tensor],
+        noise: th.Tensor,
+    ) -> th.Tensor:
+        """
+        The whole reverse process from ``x_T = noise[T]`` down to x_0, clipped to [-1, 1].
+        This is the plain reference loop; the policies use a faster, equivalent sampler.
+
+        :param noise_fn: ``(x_t, t) -> eps_theta(x_t, t, s)`` with the state already bound
+        :param noise: all the Gaussian noise of one sampling run, shape (T + 1, N, A):
+            ``noise[T]`` is x_T and ``noise[t]`` the z of the step at index t
+        :return: actions x_0, shape (N, A)
+        """
+        x = noise[self.n_steps]
+        for t in reversed(range(self.n_steps)):
+            x = self.p_sample(x, t, noise_fn(x, t), noise[t])
+        return x.clamp(-1.0, 1.0)
+
+
+def weighted_noise_prediction_loss(noise_pred: th.Tensor, noise: th.Tensor, weights: th.Tensor) -> th.Tensor:
+    """
+    The simple variational bound of DDPM (eq. 14) with a weight per sample:
+    ``mean_i w_i * mean_j (eps_ij - eps_theta_ij)^2``. Averaging over the action dimension
+    instead of summing only rescales the loss by the constant ``1 / A``.
+
+    :param noise_pred: eps_theta, shape (N, A)
+    :param noise: the eps that produced x_t, shape (N, A)
+    :param weights: per-sample weights, shape (N,)
+    :return: scalar loss
+    """
+    per_sample = (noise_pred - noise).pow(2).mean(dim=1)
+    return (weights * per_sample).mean()

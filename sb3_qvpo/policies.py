@@ -1,0 +1,392 @@
+"""Policies for QVPO: a diffusion actor over actions, twin critics, and best-of-K action selection."""
+
+from typing import Any
+
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.policies import BasePolicy, ContinuousCritic
+from stable_baselines3.common.preprocessing import get_action_dim
+from stable_baselines3.common.torch_layers import (
+    BaseFeaturesExtractor,
+    CombinedExtractor,
+    FlattenExtractor,
+    get_actor_critic_arch,
+)
+from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
+from torch import nn
+
+from sb3_qvpo.diffusion import GaussianDiffusion, weighted_noise_prediction_loss
+from sb3_qvpo.networks import NoisePredictionNet
+from sb3_qvpo.sampling import draw_sampling_noise, sample_candidates
+
+# Seed of the fixed candidate noise behind ``predict(deterministic=True)``.
+EVAL_NOISE_SEED = 0
+
+
+def repeat_observation(obs: PyTorchObs, repeats: int) -> PyTorchObs:
+    """Repeat every observation ``repeats`` times along the batch axis (copies of one state contiguous)."""
+    if isinstance(obs, dict):
+        return {key: value.repeat_interleave(repeats, dim=0) for key, value in obs.items()}
+    return obs.repeat_interleave(repeats, dim=0)
+
+
+def score_candidates(critic: ContinuousCritic, obs: PyTorchObs, candidates: th.Tensor) -> th.Tensor:
+    """
+    Score candidate actions with the minimum over the critics.
+
+    :param critic: the Q networks
+    :param obs: observations, batch size B
+    :param candidates: actions, shape (B, K, A)
+    :return: ``min_i Q_i(s, a)``, shape (B, K)
+    """
+    n_states, n_candidates, action_dim = candidates.shape
+    q_values = critic(repeat_observation(obs, n_candidates), candidates.reshape(-1, action_dim))
+    return th.cat(q_values, dim=1).min(dim=1).values.view(n_states, n_candidates)
+
+
+class DiffusionActor(BasePolicy):
+    """
+    The diffusion policy pi_theta(a | s): a DDPM over actions in [-1, 1] conditioned on the state.
+
+    :param observation_space: Observation space
+    :param action_space: Action space
+    :param net_arch: hidden layers of the denoiser
+    :param features_extractor: Network to extract features
+    :param features_dim: Number of features
+    :param activation_fn: Activation function of the denoiser
+    :param n_diffusion_steps: number of denoising steps T
+    :param beta_schedule: variance schedule: ``"cosine"``, ``"linear"`` or ``"vp"``
+    :param normalize_images: Whether to normalize images or not, dividing by 255.0
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Box,
+        net_arch: list[int],
+        features_extractor: BaseFeaturesExtractor,
+        features_dim: int,
+        activation_fn: type[nn.Module] = nn.Mish,
+        n_diffusion_steps: int = 20,
+        beta_schedule: str = "cosine",
+        normalize_images: bool = True,
+    ):
+        super().__init__(
+            observation_space,
+            action_space,
+            features_extractor=features_extractor,
+            normalize_images=normalize_images,
+            squash_output=True,
+        )
+        self.net_arch = net_arch
+        self.features_dim = features_dim
+        self.activation_fn = activation_fn
+        self.n_diffusion_steps = n_diffusion_steps
+        self.beta_schedule = beta_schedule
+        self.action_dim = get_action_dim(self.action_space)
+        self.diffusion = GaussianDiffusion(n_diffusion_steps, beta_schedule)
+        self.noise_net = NoisePredictionNet(self.action_dim, features_dim, net_arch, activation_fn)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(
+            dict(
+                net_arch=self.net_arch,
+                features_dim=self.features_dim,
+                activation_fn=self.activation_fn,
+                features_extractor=self.features_extractor,
+                n_diffusion_steps=self.n_diffusion_steps,
+                beta_schedule=self.beta_schedule,
+            )
+        )
+        return data
+
+    def sample(self, obs: PyTorchObs, n_candidates: int, noise: th.Tensor | None = None) -> th.Tensor:
+        """
+        Draw candidate actions (no gradient).
+
+        :param obs: observations, batch size B
+        :param n_candidates: actions per state K
+        :param noise: optional reverse-process noise, shape (T + 1, B * K, A)
+        :return: actions in [-1, 1], shape (B, K, A)
+        """
+        with th.no_grad():
+            features = self.extract_features(obs, self.features_extractor)
+            return sample_candidates(self.noise_net, self.diffusion, features, n_candidates, noise)
+
+    def diffusion_loss(self, features: th.Tensor, actions: th.Tensor, weights: th.Tensor) -> th.Tensor:
+        """
+        Weighted noise-prediction loss of the actions under the current denoiser.
+
+        :param features: state features, shape (N, S)
+        :param actions: target actions x_0 in [-1, 1], shape (N, A)
+        :param weights: per-sample weights, shape (N,)
+        """
+        t = th.randint(0, self.n_diffusion_steps, (actions.shape[0],), device=actions.device)
+        noise = th.randn_like(actions)
+        x_t = self.diffusion.q_sample(actions, t, noise)
+        return weighted_noise_prediction_loss(self.noise_net(x_t, t, features), noise, weights)
+
+    def forward(self, obs: PyTorchObs) -> th.Tensor:
+        return self.sample(obs, n_candidates=1)[:, 0]
+
+    def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> th.Tensor:
+        return self(observation)
+
+
+class DiffusionPolicy(BasePolicy):
+    """
+    Policy for QVPO: a diffusion actor, ``n_critics`` Q networks, and Polyak-averaged targets of both.
+    Actions are chosen best-of-K: K actions from the actor, the one with the highest min-Q is kept.
+
+    :param observation_space: Observation space
+    :param action_space: Action space
+    :param lr_schedule: Learning rate schedule used to build the optimizers (QVPO sets each
+        optimizer's learning rate before every update)
+    :param net_arch: hidden layers of the denoiser and the critics (list, or dict with keys ``pi`` and ``qf``);
+        the paper uses ``[256, 256, 256]`` for both
+    :param activation_fn: activation of the denoiser and the critics (Mish in the paper)
+    :param features_extractor_class: Features extractor to use
+    :param features_extractor_kwargs: Keyword arguments to pass to the features extractor
+    :param normalize_images: Whether to normalize images or not, dividing by 255.0
+    :param optimizer_class: The optimizer to use, ``th.optim.Adam`` by default
+    :param optimizer_kwargs: Additional keyword arguments, excluding the learning rate, to pass to
+        the optimizer; the paper's Adam uses ``eps=1e-5``
+    :param n_critics: Number of critic networks
+    :param share_features_extractor: Whether the actor and the critic share the features extractor
+    :param n_diffusion_steps: number of denoising steps T
+    :param beta_schedule: variance schedule: ``"cosine"``, ``"linear"`` or ``"vp"``
+    :param n_behavior_candidates: K_b, candidates of the exploration policy (``deterministic=False``)
+    :param n_eval_candidates: K_eval, candidates of ``deterministic=True``, drawn with fixed noise so
+        that the action is a function of the observation alone
+    """
+
+    actor: DiffusionActor
+    actor_target: DiffusionActor
+    critic: ContinuousCritic
+    critic_target: ContinuousCritic
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Box,
+        lr_schedule: Schedule,
+        net_arch: list[int] | dict[str, list[int]] | None = None,
+        activation_fn: type[nn.Module] = nn.Mish,
+        features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor,
+        features_extractor_kwargs: dict[str, Any] | None = None,
+        normalize_images: bool = True,
+        optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
+        optimizer_kwargs: dict[str, Any] | None = None,
+        n_critics: int = 2,
+        share_features_extractor: bool = False,
+        n_diffusion_steps: int = 20,
+        beta_schedule: str = "cosine",
+        n_behavior_candidates: int = 4,
+        n_eval_candidates: int = 32,
+    ):
+        if optimizer_kwargs is None:
+            optimizer_kwargs = {"eps": 1e-5}
+        super().__init__(
+            observation_space,
+            action_space,
+            features_extractor_class,
+            features_extractor_kwargs,
+            optimizer_class=optimizer_class,
+            optimizer_kwargs=optimizer_kwargs,
+            squash_output=True,
+            normalize_images=normalize_images,
+        )
+        if net_arch is None:
+            net_arch = [256, 256, 256]
+        actor_arch, critic_arch = get_actor_critic_arch(net_arch)
+
+        self.net_arch = net_arch
+        self.activation_fn = activation_fn
+        self.n_diffusion_steps = n_diffusion_steps
+        self.beta_schedule = beta_schedule
+        self.n_behavior_candidates = n_behavior_candidates
+        self.n_eval_candidates = n_eval_candidates
+        self.share_features_extractor = share_features_extractor
+        net_args = {
+            "observation_space": self.observation_space,
+            "action_space": self.action_space,
+            "activation_fn": activation_fn,
+            "normalize_images": normalize_images,
+        }
+        self.actor_kwargs = {
+            **net_args,
+            "net_arch": actor_arch,
+            "n_diffusion_steps": n_diffusion_steps,
+            "beta_schedule": beta_schedule,
+        }
+        self.critic_kwargs = {
+            **net_args,
+            "net_arch": critic_arch,
+            "n_critics": n_critics,
+            "share_features_extractor": share_features_extractor,
+        }
+        self._build(lr_schedule)
+
+    def _build(self, lr_schedule: Schedule) -> None:
+        self.actor = self.make_actor()
+        self.actor_target = self.make_actor()
+        self.actor_target.load_state_dict(self.actor.state_dict())
+        self.actor.optimizer = self.optimizer_class(
+            self.actor.parameters(),
+            lr=lr_schedule(1),  # type: ignore[call-arg]
+            **self.optimizer_kwargs,
+        )
+
+        if self.share_features_extractor:
+            self.critic = self.make_critic(features_extractor=self.actor.features_extractor)
+            self.critic_target = self.make_critic(features_extractor=self.actor_target.features_extractor)
+        else:
+            self.critic = self.make_critic()
+            self.critic_target = self.make_critic()
+        self.critic_target.load_state_dict(self.critic.state_dict())
+        self.critic.optimizer = self.optimizer_class(
+            self.critic.parameters(),
+            lr=lr_schedule(1),  # type: ignore[call-arg]
+            **self.optimizer_kwargs,
+        )
+
+        # Target networks are never trained directly
+        self.actor_target.set_training_mode(False)
+        self.critic_target.set_training_mode(False)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(
+            dict(
+                net_arch=self.net_arch,
+                activation_fn=self.activation_fn,
+                n_critics=self.critic_kwargs["n_critics"],
+                lr_schedule=self._dummy_schedule,
+                optimizer_class=self.optimizer_class,
+                optimizer_kwargs=self.optimizer_kwargs,
+                features_extractor_class=self.features_extractor_class,
+                features_extractor_kwargs=self.features_extractor_kwargs,
+                share_features_extractor=self.share_features_extractor,
+                n_diffusion_steps=self.n_diffusion_steps,
+                beta_schedule=self.beta_schedule,
+                n_behavior_candidates=self.n_behavior_candidates,
+                n_eval_candidates=self.n_eval_candidates,
+            )
+        )
+        return data
+
+    def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> DiffusionActor:
+        actor_kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)
+        return DiffusionActor(**actor_kwargs).to(self.device)
+
+    def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> ContinuousCritic:
+        critic_kwargs = self._update_features_extractor(self.critic_kwargs, features_extractor)
+        return ContinuousCritic(**critic_kwargs).to(self.device)
+
+    def best_of_candidates(
+        self,
+        obs: PyTorchObs,
+        n_candidates: int,
+        target: bool = False,
+        noise: th.Tensor | None = None,
+    ) -> tuple[th.Tensor, th.Tensor]:
+        """
+        Best-of-K selection: draw K actions per state, keep the one with the highest min-Q.
+
+        :param obs: observations, batch size B
+        :param n_candidates: K
+        :param target: use the target actor and the target critic
+        :param noise: optional reverse-process noise, shape (T + 1, B * K, A)
+        :return: the chosen actions (B, A) and their min-Q values (B, 1)
+        """
+        actor, critic = (self.actor_target, self.critic_target) if target else (self.actor, self.critic)
+        with th.no_grad():
+            candidates = actor.sample(obs, n_candidates, noise)
+            q_values = score_candidates(critic, obs, candidates)
+            best_q, best_index = q_values.max(dim=1)
+            best_actions = candidates[th.arange(candidates.shape[0], device=candidates.device), best_index]
+        return best_actions, best_q.unsqueeze(1)
+
+    def eval_noise(self, n_states: int) -> th.Tensor:
+        """
+        The fixed candidate noise of ``deterministic=True``: one draw of shape (T + 1, K_eval, A)
+        from a generator seeded with ``EVAL_NOISE_SEED``, the same for every state.
+
+        :return: shape (T + 1, n_states * K_eval, A)
+        """
+        generator = th.Generator().manual_seed(EVAL_NOISE_SEED)
+        noise = draw_sampling_noise(
+            self.n_diffusion_steps, self.n_eval_candidates, self.actor.action_dim, th.device("cpu"), generator
+        )
+        noise = noise.to(self.device)
+        return noise.unsqueeze(1).expand(-1, n_states, -1, -1).reshape(noise.shape[0], -1, noise.shape[2])
+
+    def forward(self, obs: PyTorchObs, deterministic: bool = False) -> th.Tensor:
+        return self._predict(obs, deterministic=deterministic)
+
+    def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> th.Tensor:
+        if deterministic:
+            n_states = len(next(iter(observation.values()))) if isinstance(observation, dict) else len(observation)
+            actions, _ = self.best_of_candidates(observation, self.n_eval_candidates, noise=self.eval_noise(n_states))
+        else:
+            actions, _ = self.best_of_candidates(observation, self.n_behavior_candidates)
+        return actions
+
+    def set_training_mode(self, mode: bool) -> None:
+        """
+        Put the policy in either training or evaluation mode.
+
+        :param mode: if true, set to training mode, else set to evaluation mode
+        """
+        self.actor.set_training_mode(mode)
+        self.critic.set_training_mode(mode)
+        self.training = mode
+
+
+MlpPolicy = DiffusionPolicy
+
+
+class MultiInputPolicy(DiffusionPolicy):
+    """
+    :class:`DiffusionPolicy` for Dict observation spaces, with SB3's ``CombinedExtractor``.
+    Parameters are those of :class:`DiffusionPolicy`.
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Dict,
+        action_space: spaces.Box,
+        lr_schedule: Schedule,
+        net_arch: list[int] | dict[str, list[int]] | None = None,
+        activation_fn: type[nn.Module] = nn.Mish,
+        features_extractor_class: type[BaseFeaturesExtractor] = CombinedExtractor,
+        features_extractor_kwargs: dict[str, Any] | None = None,
+        normalize_images: bool = True,
+        optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
+        optimizer_kwargs: dict[str, Any] | None = None,
+        n_critics: int = 2,
+        share_features_extractor: bool = False,
+        n_diffusion_steps: int = 20,
+        beta_schedule: str = "cosine",
+        n_behavior_candidates: int = 4,
+        n_eval_candidates: int = 32,
+    ):
+        super().__init__(
+            observation_space,
+            action_space,
+            lr_schedule,
+            net_arch,
+            activation_fn,
+            features_extractor_class,
+            features_extractor_kwargs,
+            normalize_images,
+            optimizer_class,
+            optimizer_kwargs,
+            n_critics,
+            share_features_extractor,
+            n_diffusion_steps,
+            beta_schedule,
+            n_behavior_candidates,
+            n_eval_candidates,
+        )

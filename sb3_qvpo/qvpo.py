@@ -1,0 +1,453 @@
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.noise import ActionNoise
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.policies import BasePolicy, ContinuousCritic
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, PyTorchObs, ReplayBufferSamples, Schedule
+from stable_baselines3.common.utils import (
+    ConstantSchedule,
+    FloatSchedule,
+    LinearSchedule,
+    polyak_update,
+    update_learning_rate,
+)
+from torch.nn import functional as F
+
+from sb3_qvpo.diffusion import BETA_SCHEDULES
+from sb3_qvpo.policies import (
+    DiffusionActor,
+    DiffusionPolicy,
+    MlpPolicy,
+    MultiInputPolicy,
+    repeat_observation,
+    score_candidates,
+)
+from sb3_qvpo.weights import WEIGHT_TRANSFORMS, QWeightTransform, uniform_entropy_samples
+
+SelfQVPO = TypeVar("SelfQVPO", bound="QVPO")
+
+
+class QVPO(OffPolicyAlgorithm):
+    """
+    Q-weighted Variational Policy Optimization (QVPO): online RL with a diffusion policy.
+
+    Paper: Ding et al., "Diffusion-based Reinforcement Learning via Q-weighted Variational Policy
+    Optimization", NeurIPS 2024, https://arxiv.org/abs/2405.16173
+
+    Each update (the paper's Algorithm 1): fit twin critics to best-of-K target actions; draw
+    ``n_train_candidates`` actions per state from the diffusion policy and keep the best; fit
+    the diffusion policy to them with the noise-prediction loss weighted by the clipped
+    advantage, plus uniform actions weighted by a decaying entropy coefficient; Polyak-update
+    the targets of both. The defaults are the paper's MuJoCo settings.
+
+    Only the arguments that SAC/TD3 do not have are documented in detail; the others behave as
+    in Stable-Baselines3.
+
+    :param policy: The policy model to use (DiffusionPolicy / MlpPolicy, MultiInputPolicy)
+    :param env: The environment to learn from (if registered in Gym, can be str)
+    :param learning_rate: learning rate of the critics (Adam), or a schedule of the remaining
+        progress (from 1 to 0)
+    :param actor_learning_rate: learning rate of the diffusion actor, or a schedule
+    :param buffer_size: size of the replay buffer
+    :param learning_starts: how many steps of the model to collect transitions for before learning
+        starts (actions are uniform random before)
+    :param batch_size: minibatch size of the critic update, and number of states whose candidates
+        train the actor (a second, independent minibatch)
+    :param tau: the soft update coefficient of the critic and actor targets
+    :param gamma: the discount factor
+    :param train_freq: Update the model every ``train_freq`` steps, or a tuple like ``(5, "step")``
+        or ``(2, "episode")``
+    :param gradient_steps: How many gradient steps to do after each rollout (``-1``: as many as
+        environment steps in the rollout)
+    :param action_noise: optional noise added to the behaviour actions
+    :param replay_buffer_class: Replay buffer class to use; if ``None``, chosen automatically
+    :param replay_buffer_kwargs: Keyword arguments to pass to the replay buffer on creation
+    :param optimize_memory_usage: Enable a memory efficient variant of the replay buffer
+    :param n_steps: n-step returns for the critic (uses the ``NStepReplayBuffer`` when > 1)
+    :param n_diffusion_steps: number of denoising steps T of the diffusion policy
+    :param beta_schedule: variance schedule of the diffusion policy: ``"cosine"``, ``"linear"``, ``"vp"``
+    :param n_train_candidates: N_train, actions sampled per state to train the actor
+    :param n_kept_candidates: how many of them (the highest Q) are fitted per state
+    :param n_behavior_candidates: K_b, candidates of the exploration policy
+    :param n_target_candidates: K_target, candidates of the target actor in the critic's target
+    :param n_eval_candidates: K_eval, candidates of ``predict(deterministic=True)``
+    :param n_uniform_samples: N_u, uniform actions per state of the entropy regularisation (0 disables it)
+    :param ent_coef: entropy coefficient lambda: a float decays linearly with training progress,
+        ``max(ent_coef_min, ent_coef * (1 - progress))``; a callable of the remaining progress is used as is
+    :param ent_coef_min: floor of the linearly decaying entropy coefficient (ignored for a callable)
+    :param weight_transform: how Q-values become weights: ``"advantage"`` (the paper's clipped
+        advantage), ``"relu"``, ``"exp"`` or ``"cut"``
+    :param weight_transform_kwargs: parameters of the transform (``relu``: ``q_neg``; ``exp``:
+        ``beta``, ``rate``; ``cut``: ``c``)
+    :param max_grad_norm: gradient-norm clipping of both actor and critic updates
+    :param stats_window_size: Window size for the rollout logging
+    :param tensorboard_log: the log location for tensorboard (if None, no logging)
+    :param policy_kwargs: additional arguments to be passed to the policy on creation
+    :param verbose: Verbosity level: 0 for no output, 1 for info messages, 2 for debug messages
+    :param seed: Seed for the pseudo random generators
+    :param device: Device (cpu, cuda, ...) on which the code should be run ("auto": GPU if possible)
+    :param _init_setup_model: Whether or not to build the network at the creation of the instance
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
+        "DiffusionPolicy": DiffusionPolicy,
+        "MlpPolicy": MlpPolicy,
+        "MultiInputPolicy": MultiInputPolicy,
+    }
+    policy: DiffusionPolicy
+    actor: DiffusionActor
+    actor_target: DiffusionActor
+    critic: ContinuousCritic
+    critic_target: ContinuousCritic
+
+    def __init__(
+        self,
+        policy: str | type[DiffusionPolicy],
+        env: GymEnv | str,
+        learning_rate: float | Schedule = 3e-4,
+        actor_learning_rate: float | Schedule = 1e-4,
+        buffer_size: int = 1_000_000,
+        learning_starts: int = 10_000,
+        batch_size: int = 256,
+        tau: float = 0.005,
+        gamma: float = 0.99,
+        train_freq: int | tuple[int, str] = 1,
+        gradient_steps: int = 1,
+        action_noise: ActionNoise | None = None,
+        replay_buffer_class: type[ReplayBuffer] | None = None,
+        replay_buffer_kwargs: dict[str, Any] | None = None,
+        optimize_memory_usage: bool = False,
+        n_steps: int = 1,
+        n_diffusion_steps: int = 20,
+        beta_schedule: str = "cosine",
+        n_train_candidates: int = 64,
+        n_kept_candidates: int = 1,
+        n_behavior_candidates: int = 4,
+        n_target_candidates: int = 4,
+        n_eval_candidates: int = 32,
+        n_uniform_samples: int = 10,
+        ent_coef: float | Schedule = 0.02,
+        ent_coef_min: float = 0.002,
+        weight_transform: str = "advantage",
+        weight_transform_kwargs: dict[str, Any] | None = None,
+        max_grad_norm: float = 2.0,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        _init_setup_model: bool = True,
+    ):
+        check_qvpo_arguments(
+            n_diffusion_steps=n_diffusion_steps,
+            beta_schedule=beta_schedule,
+            n_train_candidates=n_train_candidates,
+            n_kept_candidates=n_kept_candidates,
+            n_behavior_candidates=n_behavior_candidates,
+            n_target_candidates=n_target_candidates,
+            n_eval_candidates=n_eval_candidates,
+            n_uniform_samples=n_uniform_samples,
+            ent_coef=ent_coef,
+            ent_coef_min=ent_coef_min,
+            weight_transform=weight_transform,
+            max_grad_norm=max_grad_norm,
+            batch_size=batch_size,
+        )
+        policy_kwargs = dict(policy_kwargs or {})
+        diffusion_kwargs = {
+            "n_diffusion_steps": n_diffusion_steps,
+            "beta_schedule": beta_schedule,
+            "n_behavior_candidates": n_behavior_candidates,
+            "n_eval_candidates": n_eval_candidates,
+        }
+        for name in diffusion_kwargs:
+            if name in policy_kwargs:
+                raise ValueError(f"Pass {name!r} to QVPO directly, not in policy_kwargs")
+        policy_kwargs.update(diffusion_kwargs)
+
+        super().__init__(
+            policy,
+            env,
+            learning_rate,
+            buffer_size,
+            learning_starts,
+            batch_size,
+            tau,
+            gamma,
+            train_freq,
+            gradient_steps,
+            action_noise=action_noise,
+            replay_buffer_class=replay_buffer_class,
+            replay_buffer_kwargs=replay_buffer_kwargs,
+            optimize_memory_usage=optimize_memory_usage,
+            n_steps=n_steps,
+            policy_kwargs=policy_kwargs,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            verbose=verbose,
+            device=device,
+            seed=seed,
+            sde_support=False,
+            support_multi_env=True,
+        )
+
+        self.actor_learning_rate = actor_learning_rate
+        self.n_diffusion_steps = n_diffusion_steps
+        self.beta_schedule = beta_schedule
+        self.n_train_candidates = n_train_candidates
+        self.n_kept_candidates = n_kept_candidates
+        self.n_behavior_candidates = n_behavior_candidates
+        self.n_target_candidates = n_target_candidates
+        self.n_eval_candidates = n_eval_candidates
+        self.n_uniform_samples = n_uniform_samples
+        self.ent_coef = ent_coef
+        self.ent_coef_min = ent_coef_min
+        self.weight_transform_name = weight_transform
+        self.weight_transform_kwargs = weight_transform_kwargs
+        self.max_grad_norm = max_grad_norm
+
+        if _init_setup_model:
+            self._setup_model()
+
+    def _setup_model(self) -> None:
+        check_action_space(self.action_space)
+        super()._setup_model()
+        self._create_aliases()
+        self.actor_lr_schedule = FloatSchedule(self.actor_learning_rate)
+        self.ent_coef_schedule = make_ent_coef_schedule(self.ent_coef, self.ent_coef_min)
+        self.weight_transform = QWeightTransform(self.weight_transform_name, self.weight_transform_kwargs).to(self.device)
+
+    def _create_aliases(self) -> None:
+        self.actor = self.policy.actor
+        self.actor_target = self.policy.actor_target
+        self.critic = self.policy.critic
+        self.critic_target = self.policy.critic_target
+
+    def train(self, gradient_steps: int, batch_size: int = 256) -> None:
+        assert self.replay_buffer is not None
+        self.policy.set_training_mode(True)
+        self._update_learning_rates()
+        ent_coef = self.ent_coef_schedule(self._current_progress_remaining)
+
+        critic_losses, actor_losses, q_means, mean_weights = [], [], [], []
+        for _ in range(gradient_steps):
+            self._n_updates += 1
+            # 1. Critic: regress twin Qs onto best-of-K_target actions of the target actor
+            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
+            critic_loss, q_mean = self._critic_step(replay_data)
+
+            # 2. Candidates: N_train actions per state from the current actor, scored by min-Q
+            states = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env).observations
+            candidates, candidate_q = self._sample_scored_candidates(states)
+            kept_actions, kept_q = keep_best_candidates(candidates, candidate_q, self.n_kept_candidates)
+            state_values = candidate_q.mean(dim=1, keepdim=True)
+
+            # 3. Q-weights of the kept candidates (clipped advantage by default)
+            weights = self.weight_transform(kept_q, state_values, candidate_q)
+
+            # 4. Diffusion entropy regularisation: uniform actions weighted by lambda * w(s)
+            uniform_actions = uniform_entropy_samples(
+                len(weights), self.n_uniform_samples, kept_actions.shape[2], kept_actions.device
+            )
+            uniform_weights = entropy_sample_weights(weights, ent_coef, self.n_uniform_samples)
+
+            # 5. Actor: Q-weighted variational loss on kept and uniform samples; then the targets
+            actor_loss = self._actor_step(
+                states,
+                th.cat((kept_actions, uniform_actions), dim=1),
+                th.cat((weights, uniform_weights), dim=1),
+            )
+            polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
+            polyak_update(self.actor.parameters(), self.actor_target.parameters(), self.tau)
+
+            critic_losses.append(critic_loss)
+            actor_losses.append(actor_loss)
+            q_means.append(q_mean)
+            mean_weights.append(weights.mean().item())
+
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/critic_loss", np.mean(critic_losses))
+        self.logger.record("train/actor_loss", np.mean(actor_losses))
+        self.logger.record("train/entropy_coef", ent_coef)
+        self.logger.record("train/mean_weight", np.mean(mean_weights))
+        self.logger.record("train/q_mean", np.mean(q_means))
+
+    def _update_learning_rates(self) -> None:
+        self._update_learning_rate(self.critic.optimizer)
+        actor_lr = self.actor_lr_schedule(self._current_progress_remaining)
+        update_learning_rate(self.actor.optimizer, actor_lr)
+        self.logger.record("train/actor_learning_rate", actor_lr)
+
+    def _critic_step(self, replay_data: ReplayBufferSamples) -> tuple[float, float]:
+        """Twin-critic TD update with best-of-K_target target actions. Returns the loss and mean Q."""
+        discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
+        with th.no_grad():
+            _, next_q = self.policy.best_of_candidates(replay_data.next_observations, self.n_target_candidates, target=True)
+            target_q = replay_data.rewards + (1 - replay_data.dones) * discounts * next_q
+
+        current_q = self.critic(replay_data.observations, replay_data.actions)
+        critic_loss = sum(F.mse_loss(q, target_q) for q in current_q)
+        assert isinstance(critic_loss, th.Tensor)
+        self._optimize(critic_loss, self.critic, "critic loss")
+        return critic_loss.item(), current_q[0].mean().item()
+
+    def _sample_scored_candidates(self, states: PyTorchObs) -> tuple[th.Tensor, th.Tensor]:
+        """N_train candidates per state from the current actor, and their min-Q: (B, N, A), (B, N)."""
+        with th.no_grad():
+            candidates = self.actor.sample(states, self.n_train_candidates)
+            return candidates, score_candidates(self.critic, states, candidates)
+
+    def _actor_step(self, states: PyTorchObs, actions: th.Tensor, weights: th.Tensor) -> float:
+        """
+        Fit the diffusion policy to ``actions`` (B, M, A) of each state with per-sample ``weights`` (B, M).
+        """
+        n_per_state = actions.shape[1]
+        features = self.actor.extract_features(repeat_observation(states, n_per_state), self.actor.features_extractor)
+        actor_loss = self.actor.diffusion_loss(
+            features,
+            actions.reshape(-1, actions.shape[2]),
+            weights.reshape(-1),
+        )
+        self._optimize(actor_loss, self.actor, "actor loss")
+        return actor_loss.item()
+
+    def _optimize(self, loss: th.Tensor, network: BasePolicy | ContinuousCritic, loss_name: str) -> None:
+        if not th.isfinite(loss):
+            raise RuntimeError(
+                f"QVPO: the {loss_name} is {loss.item()} at update {self._n_updates}; "
+                "training stopped instead of continuing on non-finite values"
+            )
+        network.optimizer.zero_grad()
+        loss.backward()
+        th.nn.utils.clip_grad_norm_(network.parameters(), self.max_grad_norm)
+        network.optimizer.step()
+
+    def learn(
+        self: SelfQVPO,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 4,
+        tb_log_name: str = "QVPO",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfQVPO:
+        return super().learn(
+            total_timesteps=total_timesteps,
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=tb_log_name,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
+        )
+
+    def _excluded_save_params(self) -> list[str]:
+        return [
+            *super()._excluded_save_params(),
+            "actor",
+            "actor_target",
+            "critic",
+            "critic_target",
+            "weight_transform",
+        ]
+
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        return ["policy", "actor.optimizer", "critic.optimizer", "weight_transform"], []
+
+
+def keep_best_candidates(candidates: th.Tensor, q_values: th.Tensor, n_kept: int) -> tuple[th.Tensor, th.Tensor]:
+    """
+    Keep the ``n_kept`` highest-Q candidates of each state.
+
+    :param candidates: shape (B, N, A)
+    :param q_values: shape (B, N)
+    :return: kept actions (B, k, A) and their Q-values (B, k)
+    """
+    kept_q, index = q_values.topk(n_kept, dim=1)
+    kept_actions = candidates.gather(1, index.unsqueeze(2).expand(-1, -1, candidates.shape[2]))
+    return kept_actions, kept_q
+
+
+def entropy_sample_weights(weights: th.Tensor, ent_coef: float, n_uniform_samples: int) -> th.Tensor:
+    """
+    Weight of each uniform sample: ``lambda * w(s)``, with w(s) the mean weight of the state's kept candidates.
+
+    :param weights: weights of the kept candidates, shape (B, k)
+    :return: shape (B, n_uniform_samples)
+    """
+    return (ent_coef * weights.mean(dim=1, keepdim=True)).expand(-1, n_uniform_samples)
+
+
+def make_ent_coef_schedule(ent_coef: float | Schedule, ent_coef_min: float) -> Schedule:
+    """The entropy coefficient as a function of the remaining progress (1 at the start, 0 at the end)."""
+    if callable(ent_coef):
+        return FloatSchedule(ent_coef)
+    if ent_coef == ent_coef_min:
+        return ConstantSchedule(float(ent_coef))
+    # lambda = max(ent_coef_min, ent_coef * progress_remaining): linear, reaching the floor
+    # when a fraction 1 - ent_coef_min / ent_coef of the training is done
+    return LinearSchedule(float(ent_coef), float(ent_coef_min), end_fraction=1.0 - ent_coef_min / ent_coef)
+
+
+def check_action_space(action_space: spaces.Space) -> None:
+    """QVPO acts in a bounded continuous box; anything else is refused with the reason."""
+    if not isinstance(action_space, spaces.Box):
+        raise ValueError(
+            f"QVPO needs a continuous Box action space, got {action_space}: "
+            "the diffusion policy generates real-valued actions in a bounded box"
+        )
+    if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
+        raise ValueError(
+            f"QVPO needs finite action bounds, got low={action_space.low}, high={action_space.high}: "
+            "actions are generated in [-1, 1] and rescaled to the bounds"
+        )
+
+
+def check_qvpo_arguments(
+    *,
+    n_diffusion_steps: int,
+    beta_schedule: str,
+    n_train_candidates: int,
+    n_kept_candidates: int,
+    n_behavior_candidates: int,
+    n_target_candidates: int,
+    n_eval_candidates: int,
+    n_uniform_samples: int,
+    ent_coef: float | Schedule,
+    ent_coef_min: float,
+    weight_transform: str,
+    max_grad_norm: float,
+    batch_size: int,
+) -> None:
+    """Refuse QVPO settings that cannot work, naming the argument and the reason."""
+    positive = {
+        "n_diffusion_steps": n_diffusion_steps,
+        "n_train_candidates": n_train_candidates,
+        "n_kept_candidates": n_kept_candidates,
+        "n_behavior_candidates": n_behavior_candidates,
+        "n_target_candidates": n_target_candidates,
+        "n_eval_candidates": n_eval_candidates,
+        "batch_size": batch_size,
+    }
+    for name, value in positive.items():
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if not isinstance(n_uniform_samples, (int, np.integer)) or n_uniform_samples < 0:
+        raise ValueError(f"n_uniform_samples must be a non-negative integer, got {n_uniform_samples!r}")
+    if n_kept_candidates > n_train_candidates:
+        raise ValueError(f"n_kept_candidates ({n_kept_candidates}) cannot exceed n_train_candidates ({n_train_candidates})")
+    if beta_schedule not in BETA_SCHEDULES:
+        raise ValueError(f"Unknown beta_schedule {beta_schedule!r}: choose one of {BETA_SCHEDULES}")
+    if weight_transform not in WEIGHT_TRANSFORMS:
+        raise ValueError(f"Unknown weight_transform {weight_transform!r}: choose one of {WEIGHT_TRANSFORMS}")
+    if not callable(ent_coef):
+        if not (np.isfinite(ent_coef) and ent_coef >= 0):
+            raise ValueError(f"ent_coef must be a finite float >= 0 or a schedule, got {ent_coef!r}")
+        if not 0 <= ent_coef_min <= ent_coef:
+            raise ValueError(f"ent_coef_min must be in [0, ent_coef] = [0, {ent_coef}], got {ent_coef_min!r}")
+    if not max_grad_norm > 0:
+        raise ValueError(f"max_grad_norm must be > 0, got {max_grad_norm!r}")
