@@ -29,6 +29,7 @@ setup(
             "tqdm",
             "rich",
             "tensorboard",
+            "pandas",
         ],
     },
     description="QVPO (diffusion-policy online RL, NeurIPS 2024) for Stable-Baselines3",

@@ -3,6 +3,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 import torch as th
 from gymnasium import spaces
+from stable_baselines3.common.base_class import maybe_make_env
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
@@ -158,6 +159,10 @@ class QVPO(OffPolicyAlgorithm):
             max_grad_norm=max_grad_norm,
             batch_size=batch_size,
         )
+        if env is not None:
+            # Checked before SB3's own assertions so that the error explains itself
+            env = maybe_make_env(env, verbose)
+            check_action_space(env.action_space)
         policy_kwargs = dict(policy_kwargs or {})
         diffusion_kwargs = {
             "n_diffusion_steps": n_diffusion_steps,
@@ -215,7 +220,6 @@ class QVPO(OffPolicyAlgorithm):
             self._setup_model()
 
     def _setup_model(self) -> None:
-        check_action_space(self.action_space)
         super()._setup_model()
         self._create_aliases()
         self.actor_lr_schedule = FloatSchedule(self.actor_learning_rate)

@@ -1,0 +1,95 @@
+"""learn() in the settings SB3 users rely on, and what it logs."""
+
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+import pytest
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.envs import BitFlippingEnv
+from stable_baselines3.common.logger import configure
+
+from sb3_qvpo import QVPO, DiffusionPolicy, MultiInputPolicy
+
+
+def test_policy_aliases():
+    assert QVPO.policy_aliases["DiffusionPolicy"] is DiffusionPolicy
+    assert QVPO.policy_aliases["MlpPolicy"] is DiffusionPolicy
+    assert QVPO.policy_aliases["MultiInputPolicy"] is MultiInputPolicy
+
+
+def test_paper_defaults():
+    model = QVPO("DiffusionPolicy", "Pendulum-v1", buffer_size=1000)
+    assert (model.n_diffusion_steps, model.beta_schedule) == (20, "cosine")
+    assert (model.n_train_candidates, model.n_kept_candidates, model.n_uniform_samples) == (64, 1, 10)
+    assert (model.n_behavior_candidates, model.n_target_candidates, model.n_eval_candidates) == (4, 4, 32)
+    assert (model.batch_size, model.gamma, model.tau, model.learning_starts) == (256, 0.99, 0.005, 10_000)
+    assert model.learning_rate == 3e-4 and model.actor_learning_rate == 1e-4
+    assert model.max_grad_norm == 2.0 and model.weight_transform_name == "advantage"
+    assert model.ent_coef_schedule(1.0) == 0.02 and model.ent_coef_schedule(0.0) == pytest.approx(0.002)
+    assert model.actor.optimizer.defaults["eps"] == 1e-5 and model.critic.optimizer.defaults["eps"] == 1e-5
+    hidden = [layer.out_features for layer in model.actor.noise_net.hidden]
+    assert hidden == [256, 256, 256]
+    assert [m.out_features for m in model.critic.qf0 if hasattr(m, "out_features")] == [256, 256, 256, 1]
+    assert model.critic.n_critics == 2
+    assert model.actor.noise_net.time_dim == 32
+
+
+@pytest.mark.parametrize("n_envs", [1, 2])
+def test_learn_pendulum(tiny, n_envs):
+    env = make_vec_env("Pendulum-v1", n_envs=n_envs, seed=0)
+    model = QVPO("DiffusionPolicy", env, seed=0, **tiny())
+    model.learn(200)
+    assert model.num_timesteps == 200
+    assert model._n_updates > 0
+
+
+def test_learn_dict_observations(tiny):
+    env = BitFlippingEnv(n_bits=4, continuous=True, max_steps=8)
+    model = QVPO("MultiInputPolicy", env, seed=0, **tiny())
+    model.learn(150)
+    obs, _ = env.reset()
+    action, _ = model.predict(obs, deterministic=True)
+    assert action.shape == env.action_space.shape and env.action_space.contains(action)
+
+
+def test_learn_n_step_and_train_freq(tiny):
+    model = QVPO("MlpPolicy", "Pendulum-v1", n_steps=3, train_freq=(1, "episode"), gradient_steps=-1, seed=0, **tiny())
+    model.learn(400)
+    assert model.replay_buffer.__class__.__name__ == "NStepReplayBuffer"
+    assert model._n_updates > 0
+
+
+def test_logged_metrics(tiny, tmp_path):
+    model = QVPO("DiffusionPolicy", "Pendulum-v1", seed=0, **tiny(learning_starts=100, n_uniform_samples=3))
+    model.set_logger(configure(str(tmp_path), ["csv"]))
+    model.learn(800, log_interval=1)
+    progress = pd.read_csv(tmp_path / "progress.csv")
+    for key in [
+        "train/critic_loss",
+        "train/actor_loss",
+        "train/entropy_coef",
+        "train/mean_weight",
+        "train/q_mean",
+        "train/n_updates",
+        "train/learning_rate",
+        "train/actor_learning_rate",
+        "rollout/ep_rew_mean",
+    ]:
+        assert key in progress.columns, key
+    logged = progress.dropna(subset=["train/critic_loss"])
+    assert np.all(np.isfinite(logged["train/actor_loss"]))
+    assert np.all(logged["train/mean_weight"] >= 0)
+    # entropy coefficient decays with training progress
+    assert logged["train/entropy_coef"].is_monotonic_decreasing
+    assert logged["train/entropy_coef"].iloc[-1] < logged["train/entropy_coef"].iloc[0]
+
+
+def test_box_actions_are_rescaled_to_the_bounds(tiny):
+    env = gym.wrappers.RescaleAction(gym.make("Pendulum-v1"), min_action=10.0, max_action=20.0)
+    model = QVPO("DiffusionPolicy", env, seed=0, **tiny())
+    model.learn(60)
+    obs = np.stack([env.observation_space.sample() for _ in range(50)])
+    for deterministic in (True, False):
+        actions, _ = model.predict(obs, deterministic=deterministic)
+        assert actions.shape == (50, 1)
+        assert np.all((actions >= 10.0) & (actions <= 20.0))

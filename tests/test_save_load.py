@@ -1,0 +1,70 @@
+"""Everything needed to continue training survives save/load."""
+
+import numpy as np
+import torch as th
+
+from sb3_qvpo import QVPO, DiffusionPolicy
+
+
+def _assert_state_dicts_equal(first, second):
+    assert first.keys() == second.keys()
+    for key in first:
+        th.testing.assert_close(first[key], second[key], rtol=0, atol=0)
+
+
+def test_save_load_round_trip(tiny, tmp_path):
+    model = QVPO(
+        "DiffusionPolicy",
+        "Pendulum-v1",
+        seed=0,
+        **tiny(weight_transform="exp", weight_transform_kwargs={"rate": 0.1}, ent_coef=0.05, ent_coef_min=0.01),
+    )
+    model.learn(200)
+    obs = np.stack([model.observation_space.sample() for _ in range(8)])
+    before, _ = model.predict(obs, deterministic=True)
+    model.save(tmp_path / "qvpo")
+
+    loaded = QVPO.load(tmp_path / "qvpo", env=model.get_env())
+    after, _ = loaded.predict(obs, deterministic=True)
+    np.testing.assert_array_equal(before, after)
+
+    _assert_state_dicts_equal(model.policy.state_dict(), loaded.policy.state_dict())
+    _assert_state_dicts_equal(model.weight_transform.state_dict(), loaded.weight_transform.state_dict())
+    assert loaded.weight_transform.running_mean.item() != 0.0
+    for name in ("actor", "critic"):
+        saved = getattr(model, name).optimizer.state_dict()
+        restored = getattr(loaded, name).optimizer.state_dict()
+        assert saved["param_groups"][0]["lr"] == restored["param_groups"][0]["lr"]
+        for index, state in saved["state"].items():
+            th.testing.assert_close(state["exp_avg"], restored["state"][index]["exp_avg"])
+    # targets are part of the policy and restored with it
+    assert loaded.actor_target is loaded.policy.actor_target
+    _assert_state_dicts_equal(model.actor_target.state_dict(), loaded.actor_target.state_dict())
+    # QVPO's own settings and the entropy-coefficient progress
+    assert loaded.n_diffusion_steps == 3 and loaded.weight_transform_name == "exp"
+    assert loaded._current_progress_remaining == model._current_progress_remaining
+    assert loaded.ent_coef_schedule(0.5) == model.ent_coef_schedule(0.5)
+
+    # training continues from where it stopped
+    loaded.learn(100, reset_num_timesteps=False)
+    assert loaded.num_timesteps == 300
+
+
+def test_replay_buffer_save_load(tiny, tmp_path):
+    model = QVPO("DiffusionPolicy", "Pendulum-v1", seed=0, **tiny())
+    model.learn(120)
+    model.save_replay_buffer(tmp_path / "buffer")
+    other = QVPO("DiffusionPolicy", "Pendulum-v1", seed=1, **tiny())
+    other.load_replay_buffer(tmp_path / "buffer")
+    assert other.replay_buffer.size() == model.replay_buffer.size() == 120
+    np.testing.assert_array_equal(other.replay_buffer.observations, model.replay_buffer.observations)
+
+
+def test_policy_save_load(tiny, tmp_path):
+    model = QVPO("DiffusionPolicy", "Pendulum-v1", seed=0, **tiny(n_eval_candidates=6))
+    model.learn(100)
+    model.policy.save(tmp_path / "policy.pth")
+    policy = DiffusionPolicy.load(tmp_path / "policy.pth")
+    assert policy.n_eval_candidates == 6 and policy.n_diffusion_steps == 3
+    obs = np.stack([model.observation_space.sample() for _ in range(5)])
+    np.testing.assert_array_equal(policy.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0])
