@@ -1,5 +1,6 @@
 """The README's main job runs end to end (with a tiny budget)."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +28,7 @@ def test_train_example(tmp_path):
         capture_output=True,
         text=True,
         timeout=600,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert result.returncode == 0, result.stderr
     assert "Deterministic evaluation over 1 episodes" in result.stdout
