@@ -21,6 +21,11 @@ from torch import nn
 FUSED_MISH_MIN_NUMEL = 1 << 15
 
 
+def use_fused_mish(activation: nn.Module, numel: int) -> bool:
+    """Whether the four-pass Mish applies (exactly ``nn.Mish``) and pays (a large batch: ``numel`` elements)."""
+    return type(activation) is nn.Mish and numel >= FUSED_MISH_MIN_NUMEL
+
+
 def mish_of_negated(negated: th.Tensor, out: th.Tensor) -> th.Tensor:
     """
     ``mish(-negated)`` written into ``out``, exact up to float rounding.
@@ -29,16 +34,9 @@ def mish_of_negated(negated: th.Tensor, out: th.Tensor) -> th.Tensor:
     :param out: buffer of the same shape and dtype (must not alias ``negated``)
     :return: ``out``
     """
-    if negated.numel() < FUSED_MISH_MIN_NUMEL:
-        return nn.functional.mish(th.neg(negated, out=out), inplace=True)
     th.sigmoid(negated, out=out)
     out.square_().add_(1.0)
     return th.addcdiv(negated, negated, out, value=-2.0, out=out)
-
-
-def uses_mish(activation: nn.Module) -> bool:
-    """Whether the fused Mish applies (exactly ``nn.Mish``, not a subclass with other behaviour)."""
-    return type(activation) is nn.Mish
 
 
 class Workspace:
@@ -143,7 +141,7 @@ def mlp_on_candidates(
     linears, activation = parts
     first_weight, first_bias = linear_parameters(linears[0])
     hidden_dim = first_weight.shape[0]
-    negated = uses_mish(activation)
+    negated = use_fused_mish(activation, n_states * n_candidates * hidden_dim)
     w_s, w_a = first_weight.split([features.shape[1], action_dim], dim=1)
     state_term = th.addmm(first_bias, features, w_s.t())  # (B, H)
     if negated:

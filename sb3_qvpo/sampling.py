@@ -24,8 +24,8 @@ import torch as th
 from torch import nn
 
 from sb3_qvpo.diffusion import GaussianDiffusion
-from sb3_qvpo.fused import Workspace, hidden_stack, linear_parameters, uses_mish
-from sb3_qvpo.networks import NoisePredictionNet
+from sb3_qvpo.fused import Workspace, hidden_stack, linear_parameters, use_fused_mish
+from sb3_qvpo.networks import NoisePredictionNet, sinusoidal_embedding
 
 SAMPLING_DTYPES = {"float32": th.float32, "bfloat16": th.bfloat16}
 
@@ -128,17 +128,17 @@ def reverse_step(x_t: th.Tensor, t: int, noise_pred: th.Tensor, z: th.Tensor, co
     return x
 
 
-def conditioning_terms(noise_net: NoisePredictionNet, state: th.Tensor, n_steps: int) -> tuple[th.Tensor, th.Tensor]:
+def conditioning_terms(noise_net: NoisePredictionNet, state: th.Tensor, embedding: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
     """
     Split the first layer: ``W [x, emb(t), s] + b = W_x x + cond[t, state]``.
 
     :param state: state features, shape (B, S)
+    :param embedding: sinusoidal embedding of the steps ``0..T-1``, shape (T, time_dim)
     :return: ``W_x^T``, shape (A, H), and ``cond = W_s s + W_t emb(t) + b``, shape (T, B, H)
     """
     first: nn.Linear = noise_net.hidden[0]  # type: ignore[assignment]
     w_x, w_t, w_s = first.weight.split([noise_net.action_dim, noise_net.time_dim, noise_net.state_dim], dim=1)
-    steps = th.arange(n_steps, device=state.device)
-    time_term = th.addmm(first.bias, noise_net.time_features(steps), w_t.t())  # (T, H)
+    time_term = th.addmm(first.bias, noise_net.time_mlp(embedding), w_t.t())  # (T, H)
     state_term = state @ w_s.t()  # (B, H)
     return w_x.t(), state_term.unsqueeze(0) + time_term.unsqueeze(1)
 
@@ -190,6 +190,7 @@ class CandidateSampler:
         self.compile = compile
         self.workspace = Workspace()
         self._coefs: ReverseStepCoefficients | None = None
+        self._embeddings: dict[tuple[int, int, th.device], th.Tensor] = {}
         self._compiled: dict[str, Callable[..., th.Tensor]] = {}
         self._checked_devices: dict[th.device, th.dtype] = {}
 
@@ -205,6 +206,13 @@ class CandidateSampler:
                 dtype = th.float32
             self._checked_devices[device] = dtype
         return self._checked_devices[device]
+
+    def step_embedding(self, n_steps: int, time_dim: int, device: th.device) -> th.Tensor:
+        """Sinusoidal embedding of the steps ``0..T-1`` (a constant), shape (T, time_dim)."""
+        key = (n_steps, time_dim, device)
+        if key not in self._embeddings:
+            self._embeddings[key] = sinusoidal_embedding(th.arange(n_steps, device=device), time_dim)
+        return self._embeddings[key]
 
     def coefficients(self, diffusion: GaussianDiffusion) -> ReverseStepCoefficients:
         if self._coefs is None or not self._coefs.matches(diffusion):
@@ -238,7 +246,8 @@ class CandidateSampler:
         coefs = self.coefficients(diffusion)
 
         with th.no_grad():
-            w_x_t, cond = conditioning_terms(noise_net, state, diffusion.n_steps)
+            embedding = self.step_embedding(diffusion.n_steps, noise_net.time_dim, state.device)
+            w_x_t, cond = conditioning_terms(noise_net, state, embedding)
             layers = [linear_parameters(layer) for layer in list(noise_net.hidden)[1:]]
             output = linear_parameters(noise_net.output)
             if dtype != th.float32:
@@ -277,7 +286,7 @@ class CandidateSampler:
         """Eager loop on preallocated buffers; arguments as in ``denoise_functional``."""
         n_states, n_candidates, action_dim = x_last.shape
         n_samples, hidden_dim = n_states * n_candidates, cond.shape[2]
-        negated = uses_mish(activation)
+        negated = use_fused_mish(activation, n_samples * hidden_dim)
         if negated:
             cond = -cond
         device, dtype = cond.device, cond.dtype
