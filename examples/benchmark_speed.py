@@ -166,7 +166,14 @@ def memory(optimize_memory_usage: bool) -> None:
     """Peak RSS of QVPO on Hopper with a full 1M-transition replay buffer and a few updates."""
     env = gym.make("Hopper-v5")
     model = QVPO(
-        "MlpPolicy", env, buffer_size=1_000_000, learning_starts=100, optimize_memory_usage=optimize_memory_usage, seed=0
+        "MlpPolicy",
+        env,
+        buffer_size=1_000_000,
+        learning_starts=100,
+        optimize_memory_usage=optimize_memory_usage,
+        # SB3's memory-optimised buffer cannot tell timeouts apart: they become terminal there
+        replay_buffer_kwargs=dict(handle_timeout_termination=not optimize_memory_usage),
+        seed=0,
     )
     buffer = model.replay_buffer
     for name in ("observations", "next_observations", "actions", "rewards", "dones", "timeouts"):
