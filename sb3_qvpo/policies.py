@@ -16,8 +16,9 @@ from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
 
 from sb3_qvpo.diffusion import GaussianDiffusion, weighted_noise_prediction_loss
+from sb3_qvpo.fused import Workspace, mlp_on_candidates
 from sb3_qvpo.networks import NoisePredictionNet
-from sb3_qvpo.sampling import draw_sampling_noise, sample_candidates
+from sb3_qvpo.sampling import CandidateSampler, check_sampling_dtype, draw_sampling_noise
 
 # Seed of the fixed candidate noise behind ``predict(deterministic=True)``.
 EVAL_NOISE_SEED = 0
@@ -30,18 +31,28 @@ def repeat_observation(obs: PyTorchObs, repeats: int) -> PyTorchObs:
     return obs.repeat_interleave(repeats, dim=0)
 
 
-def score_candidates(critic: ContinuousCritic, obs: PyTorchObs, candidates: th.Tensor) -> th.Tensor:
+def score_candidates(
+    critic: ContinuousCritic, obs: PyTorchObs, candidates: th.Tensor, workspace: Workspace | None = None
+) -> th.Tensor:
     """
-    Score candidate actions with the minimum over the critics.
+    Score candidate actions with the minimum over the critics (no gradient). The same values as
+    ``critic(repeated obs, actions)``, with each state's share of the first layer computed once.
 
     :param critic: the Q networks
     :param obs: observations, batch size B
     :param candidates: actions, shape (B, K, A)
+    :param workspace: buffers reused across calls (fresh ones when omitted)
     :return: ``min_i Q_i(s, a)``, shape (B, K)
     """
-    n_states, n_candidates, action_dim = candidates.shape
-    q_values = critic(repeat_observation(obs, n_candidates), candidates.reshape(-1, action_dim))
-    return th.cat(q_values, dim=1).min(dim=1).values.view(n_states, n_candidates)
+    n_states, n_candidates, _ = candidates.shape
+    workspace = workspace if workspace is not None else Workspace()
+    with th.no_grad():
+        features = critic.extract_features(obs, critic.features_extractor)
+        q_values = [
+            mlp_on_candidates(q_net, features, candidates, workspace, name=f"q{i}")  # type: ignore[arg-type]
+            for i, q_net in enumerate(critic.q_networks)
+        ]
+        return th.cat(q_values, dim=1).min(dim=1).values.view(n_states, n_candidates)
 
 
 class DiffusionActor(BasePolicy):
@@ -57,6 +68,8 @@ class DiffusionActor(BasePolicy):
     :param n_diffusion_steps: number of denoising steps T
     :param beta_schedule: variance schedule: ``"cosine"``, ``"linear"`` or ``"vp"``
     :param normalize_images: Whether to normalize images or not, dividing by 255.0
+    :param sampling_dtype: dtype of the denoiser while sampling: ``"float32"`` or ``"bfloat16"``
+    :param compile_sampler: run the sampling loop through ``torch.compile``
     """
 
     def __init__(
@@ -70,6 +83,8 @@ class DiffusionActor(BasePolicy):
         n_diffusion_steps: int = 20,
         beta_schedule: str = "cosine",
         normalize_images: bool = True,
+        sampling_dtype: str = "float32",
+        compile_sampler: bool = False,
     ):
         super().__init__(
             observation_space,
@@ -86,6 +101,9 @@ class DiffusionActor(BasePolicy):
         self.action_dim = get_action_dim(self.action_space)
         self.diffusion = GaussianDiffusion(n_diffusion_steps, beta_schedule)
         self.noise_net = NoisePredictionNet(self.action_dim, features_dim, net_arch, activation_fn)
+        self.sampling_dtype = sampling_dtype
+        self.compile_sampler = compile_sampler
+        self.sampler = CandidateSampler(sampling_dtype, compile_sampler)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
@@ -97,6 +115,8 @@ class DiffusionActor(BasePolicy):
                 features_extractor=self.features_extractor,
                 n_diffusion_steps=self.n_diffusion_steps,
                 beta_schedule=self.beta_schedule,
+                sampling_dtype=self.sampling_dtype,
+                compile_sampler=self.compile_sampler,
             )
         )
         return data
@@ -112,7 +132,7 @@ class DiffusionActor(BasePolicy):
         """
         with th.no_grad():
             features = self.extract_features(obs, self.features_extractor)
-            return sample_candidates(self.noise_net, self.diffusion, features, n_candidates, noise)
+            return self.sampler(self.noise_net, self.diffusion, features, n_candidates, noise)
 
     def diffusion_loss(self, features: th.Tensor, actions: th.Tensor, weights: th.Tensor) -> th.Tensor:
         """
@@ -159,6 +179,11 @@ class DiffusionPolicy(BasePolicy):
     :param n_behavior_candidates: K_b, candidates of the exploration policy (``deterministic=False``)
     :param n_eval_candidates: K_eval, candidates of ``deterministic=True``, drawn with fixed noise so
         that the action is a function of the observation alone
+    :param sampling_dtype: dtype of the denoiser while sampling candidates: ``"float32"`` (exact, default)
+        or ``"bfloat16"`` (faster where the CPU or GPU has bfloat16 matrix units; float32 with a warning
+        elsewhere). Training losses and the critics stay in float32.
+    :param compile_sampler: run the sampling loop through ``torch.compile`` (with CUDA graphs on CUDA).
+        Off by default: the first call per batch size compiles, which takes tens of seconds on CPU.
     """
 
     actor: DiffusionActor
@@ -184,7 +209,12 @@ class DiffusionPolicy(BasePolicy):
         beta_schedule: str = "cosine",
         n_behavior_candidates: int = 4,
         n_eval_candidates: int = 32,
+        sampling_dtype: str = "float32",
+        compile_sampler: bool = False,
     ):
+        check_sampling_dtype(sampling_dtype)
+        if not isinstance(compile_sampler, bool):
+            raise ValueError(f"compile_sampler must be True or False, got {compile_sampler!r}")
         if optimizer_kwargs is None:
             optimizer_kwargs = {"eps": 1e-5}
         super().__init__(
@@ -207,7 +237,10 @@ class DiffusionPolicy(BasePolicy):
         self.beta_schedule = beta_schedule
         self.n_behavior_candidates = n_behavior_candidates
         self.n_eval_candidates = n_eval_candidates
+        self.sampling_dtype = sampling_dtype
+        self.compile_sampler = compile_sampler
         self.share_features_extractor = share_features_extractor
+        self.score_workspace = Workspace()
         net_args = {
             "observation_space": self.observation_space,
             "action_space": self.action_space,
@@ -219,6 +252,8 @@ class DiffusionPolicy(BasePolicy):
             "net_arch": actor_arch,
             "n_diffusion_steps": n_diffusion_steps,
             "beta_schedule": beta_schedule,
+            "sampling_dtype": sampling_dtype,
+            "compile_sampler": compile_sampler,
         }
         self.critic_kwargs = {
             **net_args,
@@ -272,6 +307,8 @@ class DiffusionPolicy(BasePolicy):
                 beta_schedule=self.beta_schedule,
                 n_behavior_candidates=self.n_behavior_candidates,
                 n_eval_candidates=self.n_eval_candidates,
+                sampling_dtype=self.sampling_dtype,
+                compile_sampler=self.compile_sampler,
             )
         )
         return data
@@ -303,7 +340,7 @@ class DiffusionPolicy(BasePolicy):
         actor, critic = (self.actor_target, self.critic_target) if target else (self.actor, self.critic)
         with th.no_grad():
             candidates = actor.sample(obs, n_candidates, noise)
-            q_values = score_candidates(critic, obs, candidates)
+            q_values = score_candidates(critic, obs, candidates, self.score_workspace)
             best_q, best_index = q_values.max(dim=1)
             best_actions = candidates[th.arange(candidates.shape[0], device=candidates.device), best_index]
         return best_actions, best_q.unsqueeze(1)
@@ -371,6 +408,8 @@ class MultiInputPolicy(DiffusionPolicy):
         beta_schedule: str = "cosine",
         n_behavior_candidates: int = 4,
         n_eval_candidates: int = 32,
+        sampling_dtype: str = "float32",
+        compile_sampler: bool = False,
     ):
         super().__init__(
             observation_space,
@@ -389,4 +428,6 @@ class MultiInputPolicy(DiffusionPolicy):
             beta_schedule,
             n_behavior_candidates,
             n_eval_candidates,
+            sampling_dtype,
+            compile_sampler,
         )

@@ -304,7 +304,7 @@ class QVPO(OffPolicyAlgorithm):
         """N_train candidates per state from the current actor, and their min-Q: (B, N, A), (B, N)."""
         with th.no_grad():
             candidates = self.actor.sample(states, self.n_train_candidates)
-            return candidates, score_candidates(self.critic, states, candidates)
+            return candidates, score_candidates(self.critic, states, candidates, self.policy.score_workspace)
 
     def _actor_step(self, states: PyTorchObs, actions: th.Tensor, weights: th.Tensor) -> float:
         """

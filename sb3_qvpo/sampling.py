@@ -1,21 +1,33 @@
 """
-Exact, fast reverse-process sampling of many candidate actions per state. Pure PyTorch.
+Fast reverse-process sampling of many candidate actions per state. Pure PyTorch.
 
-It computes the same actions as ``GaussianDiffusion.sample`` with ``NoisePredictionNet.forward``
-(same noise, float32 rounding aside), but:
+``CandidateSampler`` computes the same actions as the plain loop ``sample_candidates_reference``
+(``GaussianDiffusion.sample`` with ``NoisePredictionNet.forward``; same noise, float32 rounding
+aside), but:
 
 - runs without autograd;
-- splits the denoiser's first layer ``W [x_t, emb(t), s] + b`` into ``W_x x_t + (W_s s) + (W_t emb(t) + b)``:
-  the state term is computed once per state and the time term once per step, instead of once
-  per candidate and step, and the time MLP runs on the T distinct steps only;
-- denoises all candidates of all states as one batch.
+- splits the denoiser's first layer ``W [x_t, emb(t), s] + b`` into ``W_x x_t + (W_s s + W_t emb(t) + b)``:
+  the conditioning term is computed once per state and step, not once per candidate, and the
+  time MLP runs on the T distinct steps only;
+- denoises all candidates of all states as one batch, with the state term broadcast over the
+  candidates of each state (``baddbmm``);
+- writes the hidden layers into preallocated buffers and uses the four-pass Mish of ``fused.py``.
+
+Options: ``dtype="bfloat16"`` runs the denoiser in bfloat16 (the reverse-step arithmetic stays
+in float32); ``compile=True`` runs the loop through ``torch.compile`` (on CUDA with CUDA graphs).
 """
+
+import warnings
+from collections.abc import Callable
 
 import torch as th
 from torch import nn
 
 from sb3_qvpo.diffusion import GaussianDiffusion
-from sb3_qvpo.networks import NoisePredictionNet
+from sb3_qvpo.fused import Workspace, hidden_stack, linear_parameters, use_fused_mish
+from sb3_qvpo.networks import NoisePredictionNet, sinusoidal_embedding
+
+SAMPLING_DTYPES = {"float32": th.float32, "bfloat16": th.bfloat16}
 
 
 def draw_sampling_noise(
@@ -29,6 +41,276 @@ def draw_sampling_noise(
     return th.randn(n_steps + 1, n_samples, action_dim, device=device, generator=generator)
 
 
+def check_noise(noise: th.Tensor, n_steps: int, n_samples: int, action_dim: int) -> None:
+    """Refuse sampling noise whose shape is not (T + 1, B * K, A)."""
+    expected_shape = (n_steps + 1, n_samples, action_dim)
+    if tuple(noise.shape) != expected_shape:
+        raise ValueError(f"Sampling noise must have shape {expected_shape}, got {tuple(noise.shape)}")
+
+
+def sample_candidates_reference(
+    noise_net: NoisePredictionNet,
+    diffusion: GaussianDiffusion,
+    state: th.Tensor,
+    n_candidates: int,
+    noise: th.Tensor,
+) -> th.Tensor:
+    """
+    The straightforward sampler, kept as the reference of the fast one: the state repeated for every
+    candidate, the whole denoiser (time MLP included) on ``[x_t, emb(t), s]`` at every step.
+
+    :param state: state features, shape (B, S)
+    :param noise: reverse-process noise, shape (T + 1, B * K, A), candidates of one state contiguous
+    :return: actions in [-1, 1], shape (B, K, A)
+    """
+    n_samples = state.shape[0] * n_candidates
+    check_noise(noise, diffusion.n_steps, n_samples, noise_net.action_dim)
+    with th.no_grad():
+        states = state.repeat_interleave(n_candidates, dim=0)
+
+        def noise_fn(x_t: th.Tensor, t: int) -> th.Tensor:
+            return noise_net(x_t, th.full((n_samples,), t, device=state.device, dtype=th.long), states)
+
+        return diffusion.sample(noise_fn, noise).view(state.shape[0], n_candidates, -1)
+
+
+def bfloat16_supported(device: th.device) -> bool:
+    """Whether bfloat16 matrix products are fast on ``device`` (AVX-512 BF16 / AMX on CPU, Ampere+ on CUDA)."""
+    if device.type == "cuda":
+        return th.cuda.is_bf16_supported(including_emulation=False)
+    if device.type == "cpu":
+        return bool(th.ops.mkldnn._is_mkldnn_bf16_supported())
+    return False
+
+
+def check_sampling_dtype(name: str) -> th.dtype:
+    """:return: the torch dtype of a ``sampling_dtype`` name; a ValueError names a bad one"""
+    if name not in SAMPLING_DTYPES:
+        raise ValueError(f"Unknown sampling_dtype {name!r}: choose one of {tuple(SAMPLING_DTYPES)}")
+    return SAMPLING_DTYPES[name]
+
+
+class ReverseStepCoefficients:
+    """
+    The per-step constants of the reverse step as Python floats (read once, not indexed on
+    the device at every step).
+
+    :param diffusion: the DDPM schedule
+    """
+
+    def __init__(self, diffusion: GaussianDiffusion):
+        self.n_steps = diffusion.n_steps
+        self.beta_schedule = diffusion.beta_schedule
+        self.sqrt_recip = diffusion.sqrt_recip_alphas_cumprod.tolist()
+        self.sqrt_recipm1 = diffusion.sqrt_recipm1_alphas_cumprod.tolist()
+        self.coef1 = diffusion.posterior_mean_coef1.tolist()
+        self.coef2 = diffusion.posterior_mean_coef2.tolist()
+        self.std = diffusion.posterior_std.tolist()
+
+    def matches(self, diffusion: GaussianDiffusion) -> bool:
+        return self.n_steps == diffusion.n_steps and self.beta_schedule == diffusion.beta_schedule
+
+
+def reverse_step(x_t: th.Tensor, t: int, noise_pred: th.Tensor, z: th.Tensor, coefs: ReverseStepCoefficients) -> th.Tensor:
+    """
+    ``GaussianDiffusion.p_sample`` in five in-place passes:
+    ``x_{t-1} = c1_t clip(a_t x_t - b_t eps, -1, 1) + c2_t x_t + [t > 0] sigma_t z``.
+
+    :param x_t: shape (N, A), float32
+    :param noise_pred: eps_theta, shape (N, A), float32 or bfloat16
+    :param z: shape (N, A)
+    :return: x_{t-1}, shape (N, A), a new tensor
+    """
+    x = th.mul(x_t, coefs.sqrt_recip[t]).sub_(noise_pred, alpha=coefs.sqrt_recipm1[t]).clamp_(-1.0, 1.0)
+    x.mul_(coefs.coef1[t]).add_(x_t, alpha=coefs.coef2[t])
+    if t > 0:
+        x.add_(z, alpha=coefs.std[t])
+    return x
+
+
+def conditioning_terms(noise_net: NoisePredictionNet, state: th.Tensor, embedding: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+    """
+    Split the first layer: ``W [x, emb(t), s] + b = W_x x + cond[t, state]``.
+
+    :param state: state features, shape (B, S)
+    :param embedding: sinusoidal embedding of the steps ``0..T-1``, shape (T, time_dim)
+    :return: ``W_x^T``, shape (A, H), and ``cond = W_s s + W_t emb(t) + b``, shape (T, B, H)
+    """
+    first: nn.Linear = noise_net.hidden[0]  # type: ignore[assignment]
+    w_x, w_t, w_s = first.weight.split([noise_net.action_dim, noise_net.time_dim, noise_net.state_dim], dim=1)
+    time_term = th.addmm(first.bias, noise_net.time_mlp(embedding), w_t.t())  # (T, H)
+    state_term = state @ w_s.t()  # (B, H)
+    return w_x.t(), state_term.unsqueeze(0) + time_term.unsqueeze(1)
+
+
+def denoise_functional(
+    x_last: th.Tensor,
+    noise: th.Tensor,
+    cond: th.Tensor,
+    w_x_t: th.Tensor,
+    layers: list[tuple[th.Tensor, th.Tensor]],
+    output: tuple[th.Tensor, th.Tensor],
+    activation: nn.Module,
+    coefs: ReverseStepCoefficients,
+) -> th.Tensor:
+    """
+    The reverse loop without buffers or in-place tricks on inputs: the form ``torch.compile`` gets.
+
+    :param x_last: x_T, shape (B, K, A), float32
+    :param noise: shape (T + 1, B * K, A)
+    :param cond: conditioning terms in the compute dtype, shape (T, B, H)
+    :param w_x_t: ``W_x^T`` in the compute dtype, shape (A, H)
+    :return: actions in [-1, 1], shape (B * K, A)
+    """
+    n_states, n_candidates, action_dim = x_last.shape
+    x = x_last.reshape(n_states * n_candidates, action_dim)
+    for t in reversed(range(coefs.n_steps)):
+        pre = th.matmul(x.to(w_x_t.dtype).view(n_states, n_candidates, action_dim), w_x_t) + cond[t].unsqueeze(1)
+        h = activation(pre.view(n_states * n_candidates, -1))
+        for weight, bias in layers:
+            h = activation(th.addmm(bias, h, weight.t()))
+        noise_pred = th.addmm(output[1], h, output[0].t())
+        x = reverse_step(x, t, noise_pred, noise[t], coefs)
+    return x.clamp(-1.0, 1.0)
+
+
+class CandidateSampler:
+    """
+    Draws K actions per state from a diffusion policy, reusing its buffers across calls.
+
+    :param dtype: ``"float32"`` (exact, the default) or ``"bfloat16"`` (denoiser in bfloat16 where the
+        device has fast bfloat16 matrix products; falls back to float32 with a warning elsewhere)
+    :param compile: run the loop through ``torch.compile`` (mode ``"reduce-overhead"``, i.e. CUDA graphs,
+        on CUDA). The first call for each batch size compiles (tens of seconds on CPU).
+    """
+
+    def __init__(self, dtype: str = "float32", compile: bool = False):
+        self.dtype_name = dtype
+        self.dtype = check_sampling_dtype(dtype)
+        self.compile = compile
+        self.workspace = Workspace()
+        self._coefs: ReverseStepCoefficients | None = None
+        self._embeddings: dict[tuple[int, int, th.device], th.Tensor] = {}
+        self._compiled: dict[str, Callable[..., th.Tensor]] = {}
+        self._checked_devices: dict[th.device, th.dtype] = {}
+
+    def compute_dtype(self, device: th.device) -> th.dtype:
+        """The dtype the denoiser runs in on ``device``: the requested one, or float32 if bfloat16 is not fast there."""
+        if device not in self._checked_devices:
+            dtype = self.dtype
+            if dtype == th.bfloat16 and not bfloat16_supported(device):
+                warnings.warn(
+                    f"sampling_dtype='bfloat16' requested, but {device} has no fast bfloat16 matrix products "
+                    "(CPU: AVX-512 BF16 or AMX; CUDA: compute capability 8.0+): sampling in float32 instead"
+                )
+                dtype = th.float32
+            self._checked_devices[device] = dtype
+        return self._checked_devices[device]
+
+    def step_embedding(self, n_steps: int, time_dim: int, device: th.device) -> th.Tensor:
+        """Sinusoidal embedding of the steps ``0..T-1`` (a constant), shape (T, time_dim)."""
+        key = (n_steps, time_dim, device)
+        if key not in self._embeddings:
+            self._embeddings[key] = sinusoidal_embedding(th.arange(n_steps, device=device), time_dim)
+        return self._embeddings[key]
+
+    def coefficients(self, diffusion: GaussianDiffusion) -> ReverseStepCoefficients:
+        if self._coefs is None or not self._coefs.matches(diffusion):
+            self._coefs = ReverseStepCoefficients(diffusion)
+        return self._coefs
+
+    def __call__(
+        self,
+        noise_net: NoisePredictionNet,
+        diffusion: GaussianDiffusion,
+        state: th.Tensor,
+        n_candidates: int,
+        noise: th.Tensor | None = None,
+    ) -> th.Tensor:
+        """
+        :param noise_net: the denoiser eps_theta
+        :param diffusion: the DDPM schedule
+        :param state: state features, shape (B, S)
+        :param n_candidates: K, actions per state
+        :param noise: optional noise of shape (T + 1, B * K, A), candidates of one state contiguous;
+            drawn from the global generator when omitted
+        :return: actions in [-1, 1], shape (B, K, A)
+        """
+        n_states = state.shape[0]
+        n_samples = n_states * n_candidates
+        action_dim = noise_net.action_dim
+        if noise is None:
+            noise = draw_sampling_noise(diffusion.n_steps, n_samples, action_dim, state.device)
+        check_noise(noise, diffusion.n_steps, n_samples, action_dim)
+        dtype = self.compute_dtype(state.device)
+        coefs = self.coefficients(diffusion)
+
+        with th.no_grad():
+            embedding = self.step_embedding(diffusion.n_steps, noise_net.time_dim, state.device)
+            w_x_t, cond = conditioning_terms(noise_net, state, embedding)
+            layers = [linear_parameters(layer) for layer in list(noise_net.hidden)[1:]]
+            output = linear_parameters(noise_net.output)
+            if dtype != th.float32:
+                w_x_t, cond = w_x_t.to(dtype), cond.to(dtype)
+                layers = [(weight.to(dtype), bias.to(dtype)) for weight, bias in layers]
+                output = (output[0].to(dtype), output[1].to(dtype))
+            x_last = noise[diffusion.n_steps].view(n_states, n_candidates, action_dim)
+            if self.compile:
+                actions = self._compiled_loop(state.device)(
+                    x_last, noise, cond, w_x_t, layers, output, noise_net.activation, coefs
+                ).clone()
+            else:
+                actions = self._denoise(x_last, noise, cond, w_x_t, layers, output, noise_net.activation, coefs)
+        return actions.view(n_states, n_candidates, action_dim)
+
+    def _compiled_loop(self, device: th.device) -> Callable[..., th.Tensor]:
+        if device.type not in self._compiled:
+            mode = "reduce-overhead" if device.type == "cuda" else None
+            self._compiled[device.type] = th.compile(denoise_functional, mode=mode)
+        if device.type == "cuda":
+            # Each call is a new step for the CUDA-graph trees: outputs of the last call are not reused
+            th.compiler.cudagraph_mark_step_begin()
+        return self._compiled[device.type]
+
+    def _denoise(
+        self,
+        x_last: th.Tensor,
+        noise: th.Tensor,
+        cond: th.Tensor,
+        w_x_t: th.Tensor,
+        layers: list[tuple[th.Tensor, th.Tensor]],
+        output: tuple[th.Tensor, th.Tensor],
+        activation: nn.Module,
+        coefs: ReverseStepCoefficients,
+    ) -> th.Tensor:
+        """Eager loop on preallocated buffers; arguments as in ``denoise_functional``."""
+        n_states, n_candidates, action_dim = x_last.shape
+        n_samples, hidden_dim = n_states * n_candidates, cond.shape[2]
+        negated = use_fused_mish(activation, n_samples * hidden_dim)
+        if negated:
+            cond = -cond
+        device, dtype = cond.device, cond.dtype
+        pre_buffer = self.workspace.get("pre", (n_samples, hidden_dim), dtype, device)
+        act_buffer = self.workspace.get("act", (n_samples, hidden_dim), dtype, device)
+        w_x_batched = w_x_t.expand(n_states, action_dim, hidden_dim)
+
+        x = x_last.reshape(n_samples, action_dim)
+        for t in reversed(range(coefs.n_steps)):
+            x_in = x if dtype == x.dtype else x.to(dtype)
+            pre = th.baddbmm(
+                cond[t].unsqueeze(1),
+                x_in.view(n_states, n_candidates, action_dim),
+                w_x_batched,
+                alpha=-1.0 if negated else 1.0,
+                out=pre_buffer.view(n_states, n_candidates, hidden_dim),
+            )
+            noise_pred = hidden_stack(
+                pre.view(n_samples, hidden_dim), layers, output, activation, negated, (pre_buffer, act_buffer)
+            )
+            x = reverse_step(x, t, noise_pred, noise[t], coefs)
+        return x.clamp_(-1.0, 1.0)
+
+
 def sample_candidates(
     noise_net: NoisePredictionNet,
     diffusion: GaussianDiffusion,
@@ -37,42 +319,11 @@ def sample_candidates(
     noise: th.Tensor | None = None,
 ) -> th.Tensor:
     """
-    Draw ``n_candidates`` actions for each state from the diffusion policy.
+    Draw ``n_candidates`` actions for each state with the exact float32 fast sampler (fresh buffers;
+    keep a ``CandidateSampler`` to reuse them).
 
-    :param noise_net: the denoiser eps_theta
-    :param diffusion: the DDPM schedule
     :param state: state features, shape (B, S)
-    :param n_candidates: K, actions per state
-    :param noise: optional noise of shape (T + 1, B * K, A), candidates of one state contiguous;
-        drawn from the global generator when omitted
+    :param noise: optional noise of shape (T + 1, B * K, A), candidates of one state contiguous
     :return: actions in [-1, 1], shape (B, K, A)
     """
-    n_states = state.shape[0]
-    n_samples = n_states * n_candidates
-    action_dim = noise_net.action_dim
-    if noise is None:
-        noise = draw_sampling_noise(diffusion.n_steps, n_samples, action_dim, state.device)
-    expected_shape = (diffusion.n_steps + 1, n_samples, action_dim)
-    if tuple(noise.shape) != expected_shape:
-        raise ValueError(f"Sampling noise must have shape {expected_shape}, got {tuple(noise.shape)}")
-
-    with th.no_grad():
-        layers: list[nn.Linear] = list(noise_net.hidden)  # type: ignore[arg-type]
-        first = layers[0]
-        w_x, w_t, w_s = first.weight.split([action_dim, noise_net.time_dim, noise_net.state_dim], dim=1)
-        steps = th.arange(diffusion.n_steps, device=state.device)
-        time_term = th.addmm(first.bias, noise_net.time_features(steps), w_t.t())  # (T, H)
-        state_term = (state @ w_s.t()).unsqueeze(1)  # (B, 1, H)
-        hidden_dim = first.out_features
-        activation = noise_net.activation
-
-        x = noise[diffusion.n_steps]
-        for t in reversed(range(diffusion.n_steps)):
-            conditioning = state_term + time_term[t]  # (B, 1, H)
-            h = (x @ w_x.t()).view(n_states, n_candidates, hidden_dim).add_(conditioning)
-            h = activation(h.view(n_samples, hidden_dim))
-            for layer in layers[1:]:
-                h = activation(th.addmm(layer.bias, h, layer.weight.t()))
-            noise_pred = th.addmm(noise_net.output.bias, h, noise_net.output.weight.t())
-            x = diffusion.p_sample(x, t, noise_pred, noise[t])
-        return x.clamp(-1.0, 1.0).view(n_states, n_candidates, action_dim)
+    return CandidateSampler()(noise_net, diffusion, state, n_candidates, noise)
