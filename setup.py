@@ -12,8 +12,10 @@ ZOO_REQUIRES = [
     "rl_zoo3>=2.9.2,<3.0",
     "optuna>=3.0",
     "pyyaml",
-    # Optuna's RDB storage on PostgreSQL (--storage postgresql://...)
+    # Optuna's RDB storage on PostgreSQL (--storage postgresql://...): SQLAlchemy >= 2.1 reads
+    # postgresql:// with psycopg (3), older SQLAlchemy with psycopg2
     "sqlalchemy",
+    "psycopg[binary]",
     "psycopg2-binary",
     # needed by the rl_zoo3 console command and its plots
     "requests",

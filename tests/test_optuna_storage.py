@@ -5,6 +5,7 @@ PostgreSQL server and on Optuna's journal file; then the best trial is trained.
 
 import math
 import subprocess
+import sys
 from pathlib import Path
 
 import optuna
@@ -21,7 +22,7 @@ def optimize_args(conf: Path, storage: str, study_name: str, seed: int) -> list[
         "train", "--env", ENV_ID, "-conf", str(conf), "-f", "logs", "-optimize",
         "--storage", storage, "--study-name", study_name, "--n-trials", "1", "-n", TRIAL_STEPS,
         "--n-evaluations", "1", "--eval-episodes", "1", "--sampler", "random", "--pruner", "none",
-        "--no-optim-plots", "--num-threads", "1", "--seed", str(seed),
+        "--no-optim-plots", "--num-threads", "1", "--seed", str(seed), "-uuid",
     ]  # fmt: skip
 
 
@@ -50,6 +51,19 @@ def run_two_workers(conf: Path, storage: str, study_name: str, cwd: Path) -> Non
         assert "Number of finished trials" in stdout
 
 
+def create_study(storage: str, study_name: str) -> None:
+    """
+    ``optuna create-study``, as the README does before starting workers: two workers that both
+    find an empty PostgreSQL database race to create Optuna's tables, and one fails.
+    """
+    command = [sys.executable, "-c", "import sys; from optuna.cli import main; sys.exit(main())"]
+    subprocess.run(
+        [*command, "create-study", "--storage", storage, "--study-name", study_name, "--direction", "maximize"],
+        check=True,
+        timeout=120,
+    )
+
+
 def check_study(storage: str | optuna.storages.BaseStorage, study_name: str) -> optuna.Study:
     """Both workers' trials are in the one study, each finished with a value."""
     study = optuna.load_study(study_name=study_name, storage=storage)
@@ -62,25 +76,26 @@ def check_study(storage: str | optuna.storages.BaseStorage, study_name: str) -> 
     return study
 
 
-def trained_config(cwd: Path, run: int) -> dict:
-    config = yaml.unsafe_load((cwd / "logs" / "qvpo" / f"{ENV_ID}_{run}" / ENV_ID / "config.yml").read_text())
+def trained_config(cwd: Path) -> dict:
+    config = yaml.unsafe_load((cwd / "trained" / "qvpo" / f"{ENV_ID}_1" / ENV_ID / "config.yml").read_text())
     return dict(config)
 
 
 def test_postgresql_two_workers_then_best_trial(tmp_path: Path):
     conf = write_tiny_conf(tmp_path / "tiny.yml")
     with throwaway_postgres() as url:
+        create_study(url, "qvpo-pendulum")
         run_two_workers(conf, url, "qvpo-pendulum", tmp_path)
         study = check_study(url, "qvpo-pendulum")
+        best = study.best_trial
 
         # Train the best trial's hyperparameters: same storage and study, no -optimize
         result = run_zoo(
-            "train", "--env", ENV_ID, "-conf", str(conf), "-f", "logs", "--storage", url, "--study-name", "qvpo-pendulum",
+            "train", "--env", ENV_ID, "-conf", str(conf), "-f", "trained", "--storage", url, "--study-name", "qvpo-pendulum",
             "-n", TRIAL_STEPS, "--eval-freq", "-1", "--num-threads", "1", cwd=tmp_path,
         )  # fmt: skip
-    best = study.best_trial
     assert f"trial {best.number} of study 'qvpo-pendulum'" in result.stdout
-    config = trained_config(tmp_path, 1)
+    config = trained_config(tmp_path)
     assert config["gamma"] == 1 - best.params["one_minus_gamma"]
     assert config["n_diffusion_steps"] == best.params["n_diffusion_steps"]
     # The file's other hyperparameters stay
@@ -96,11 +111,11 @@ def test_journal_two_workers_then_trial_zero(tmp_path: Path):
 
     # --trial-id 0 (which rl-zoo3 alone would ignore)
     result = run_zoo(
-        "train", "--env", ENV_ID, "-conf", str(conf), "-f", "logs", "--storage", journal, "--study-name", "qvpo-journal",
+        "train", "--env", ENV_ID, "-conf", str(conf), "-f", "trained", "--storage", journal, "--study-name", "qvpo-journal",
         "--trial-id", "0", "-n", TRIAL_STEPS, "--eval-freq", "-1", "--num-threads", "1", cwd=tmp_path,
     )  # fmt: skip
     assert "trial 0 of study 'qvpo-journal'" in result.stdout
     trial = next(trial for trial in study.trials if trial.number == 0)
-    config = trained_config(tmp_path, 1)
+    config = trained_config(tmp_path)
     assert config["n_train_candidates"] == trial.params["n_train_candidates"]
     assert config["batch_size"] == trial.params["batch_size"]
