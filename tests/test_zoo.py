@@ -180,3 +180,17 @@ def test_sampler_and_converter_agree():
         assert model.gamma == pytest.approx(1 - trial.params["one_minus_gamma"])
         assert model.ent_coef_min == pytest.approx(0.1 * sampled["ent_coef"])
         study.tell(trial, 0.0)
+
+
+def test_sampled_policy_kwargs_keep_the_files_other_keys():
+    from torch import nn
+
+    from sb3_qvpo.zoo.registration import _sample_with_base_policy_kwargs
+
+    trial = optuna.create_study().ask()
+    base = {"net_arch": [16], "activation_fn": nn.ReLU, "optimizer_kwargs": {"eps": 1e-6}}
+    sampled = _sample_with_base_policy_kwargs(trial, 1, 1, {}, base_policy_kwargs=base)
+    assert sampled["policy_kwargs"]["activation_fn"] is nn.ReLU
+    assert sampled["policy_kwargs"]["optimizer_kwargs"] == {"eps": 1e-6}
+    assert sampled["policy_kwargs"]["net_arch"] != [16]
+    assert base["net_arch"] == [16]
