@@ -8,10 +8,28 @@ with open(os.path.join("sb3_qvpo", "version.py")) as file_handler:
 with open("README.md", encoding="utf-8") as file_handler:
     long_description = file_handler.read()
 
+ZOO_REQUIRES = [
+    "rl_zoo3>=2.9.2,<3.0",
+    "optuna>=3.0",
+    "pyyaml",
+    # Optuna's RDB storage on PostgreSQL (--storage postgresql://...): SQLAlchemy >= 2.1 reads
+    # postgresql:// with psycopg (3), older SQLAlchemy with psycopg2
+    "sqlalchemy",
+    "psycopg[binary]",
+    "psycopg2-binary",
+    # needed by the rl_zoo3 console command and its plots
+    "requests",
+    "scipy",
+    "seaborn",
+    # record_video: rendering of the classic-control tasks and the video writer
+    "gymnasium[classic-control]>=1.0",
+    "moviepy",
+]
+
 setup(
     name="sb3_qvpo",
     packages=[package for package in find_packages() if package.startswith("sb3_qvpo")],
-    package_data={"sb3_qvpo": ["py.typed"]},
+    package_data={"sb3_qvpo": ["py.typed"], "sb3_qvpo.zoo": ["hyperparams/*.yml"]},
     install_requires=[
         "stable_baselines3>=2.9.2,<3.0",
         # torch 2.13 satisfies this range; install it first (pip install torch==2.13.0) to get the CPU build
@@ -21,7 +39,11 @@ setup(
     ],
     extras_require={
         "mujoco": ["gymnasium[mujoco]>=1.0"],
+        "box2d": ["gymnasium[box2d]>=1.0"],
+        # rl-zoo3 integration (python -m sb3_qvpo.zoo / qvpo-zoo) and tuning on PostgreSQL
+        "zoo": ZOO_REQUIRES,
         "tests": [
+            *ZOO_REQUIRES,
             "pytest",
             "pytest-xdist",
             "ruff",
@@ -32,6 +54,7 @@ setup(
             "pandas",
         ],
     },
+    entry_points={"console_scripts": ["qvpo-zoo=sb3_qvpo.zoo.__main__:main"]},
     description="QVPO (diffusion-policy online RL, NeurIPS 2024) for Stable-Baselines3",
     long_description=long_description,
     long_description_content_type="text/markdown",

@@ -1,0 +1,109 @@
+"""
+Command line: rl-zoo3's scripts with QVPO registered.
+
+    python -m sb3_qvpo.zoo train --env Pendulum-v1            # --algo qvpo and the shipped -conf by default
+    python -m sb3_qvpo.zoo enjoy --env Pendulum-v1 -f logs/ --load-best
+    python -m sb3_qvpo.zoo record_video --env Pendulum-v1 -f logs/ -n 1000
+    python -m sb3_qvpo.zoo plot_train -a qvpo -e Pendulum-v1 -f logs/
+    python -m sb3_qvpo.zoo all_plots -a qvpo -e Pendulum-v1 -f logs/
+
+Every rl-zoo3 argument is passed on unchanged. Additions: ``--algo`` defaults to ``qvpo``;
+for QVPO, ``train`` reads the shipped ``hyperparams/qvpo.yml`` unless ``-conf`` is given, and
+accepts ``--n-envs N`` as a shortcut for ``-params n_envs:N``.
+"""
+
+import runpy
+import sys
+
+from sb3_qvpo.zoo.registration import ALGO_NAME, DEFAULT_CONFIG, register_qvpo
+
+COMMANDS = ("train", "enjoy", "record_video", "plot_train", "plot_from_file", "all_plots")
+# Commands whose --algo defaults to QVPO
+ALGO_COMMANDS = ("train", "enjoy", "record_video")
+
+USAGE = f"""usage: python -m sb3_qvpo.zoo {{{",".join(COMMANDS)}}} [rl-zoo3 arguments]
+
+rl-zoo3 with QVPO registered as --algo {ALGO_NAME} (the default algorithm here).
+train without -conf reads {DEFAULT_CONFIG}.
+Run `python -m sb3_qvpo.zoo <command> -h` for the arguments of a command."""
+
+
+def _option_value(args: list[str], names: tuple[str, ...]) -> str | None:
+    """Value of the last ``--name value`` or ``--name=value`` in ``args``."""
+    value = None
+    for index, arg in enumerate(args):
+        for name in names:
+            if arg == name and index + 1 < len(args):
+                value = args[index + 1]
+            elif arg.startswith(name + "="):
+                value = arg.split("=", 1)[1]
+    return value
+
+
+def _has_config(args: list[str]) -> bool:
+    # argparse also accepts unambiguous prefixes of --conf-file
+    return any(arg == "-conf" or arg.startswith(("-conf=", "--conf")) for arg in args)
+
+
+def _n_envs_to_hyperparams(args: list[str]) -> list[str]:
+    """Rewrite ``--n-envs N`` into rl-zoo3's ``-params n_envs:N`` (train has no --n-envs)."""
+    n_envs = _option_value(args, ("--n-envs",))
+    if n_envs is None:
+        return args
+    rest: list[str] = []
+    skip = False
+    for index, arg in enumerate(args):
+        if skip:
+            skip = False
+        elif arg == "--n-envs":
+            skip = index + 1 < len(args)
+        elif not arg.startswith("--n-envs="):
+            rest.append(arg)
+    for index, arg in enumerate(rest):
+        if arg in ("-params", "--hyperparams"):
+            return [*rest[: index + 1], f"n_envs:{int(n_envs)}", *rest[index + 1 :]]
+    return [*rest, "-params", f"n_envs:{int(n_envs)}"]
+
+
+def prepare_arguments(command: str, args: list[str]) -> list[str]:
+    """The rl-zoo3 arguments of ``command`` with this wrapper's defaults filled in."""
+    args = list(args)
+    if command in ALGO_COMMANDS and _option_value(args, ("--algo",)) is None:
+        args = ["--algo", ALGO_NAME, *args]
+    if command == "train" and _option_value(args, ("--algo",)) == ALGO_NAME:
+        args = _n_envs_to_hyperparams(args)
+        if not _has_config(args):
+            args = [*args, "-conf", str(DEFAULT_CONFIG)]
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return
+    command, args = argv[0], argv[1:]
+    if command not in COMMANDS:
+        raise SystemExit(f"Unknown command {command!r}: use one of {', '.join(COMMANDS)}\n\n{USAGE}")
+
+    register_qvpo()
+    sys.argv = [f"sb3_qvpo.zoo {command}", *prepare_arguments(command, args)]
+    if command == "train":
+        from rl_zoo3.train import train
+
+        train()
+    elif command == "enjoy":
+        from rl_zoo3.enjoy import enjoy
+
+        enjoy()
+    elif command == "record_video":
+        # rl-zoo3's record_video only runs as __main__
+        runpy.run_module("rl_zoo3.record_video", run_name="__main__", alter_sys=True)
+    else:
+        from rl_zoo3 import plots
+
+        getattr(plots, command)()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""
+Checks of a QVPO hyperparameter file, so that a typo stops the run with a message that names it
+(rl-zoo3 silently ignores an unknown env id, and ``QVPO.load`` silently accepts any keyword).
+"""
+
+import difflib
+import inspect
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import yaml
+
+from sb3_qvpo import QVPO
+
+# Keys that rl-zoo3 reads itself and removes before building the model.
+ZOO_KEYS = frozenset(
+    {
+        "n_timesteps",
+        "n_envs",
+        "normalize",
+        "env_wrapper",
+        "vec_env_wrapper",
+        "callback",
+        "frame_stack",
+        "monitor_kwargs",
+        "env_kwargs",
+        "noise_type",
+        "noise_std",
+    }
+)
+# QVPO arguments that rl-zoo3 sets from its command line.
+COMMAND_LINE_KEYS = frozenset({"env", "tensorboard_log", "seed", "verbose", "device", "_init_setup_model"})
+# Top-level keys of a hyperparameter file that are not env ids.
+SPECIAL_ENTRIES = frozenset({"default", "atari"})
+
+
+def qvpo_argument_names() -> set[str]:
+    """Keyword arguments of ``QVPO.__init__`` that a hyperparameter file may set."""
+    return set(inspect.signature(QVPO.__init__).parameters) - {"self"} - COMMAND_LINE_KEYS
+
+
+def check_hyperparams(hyperparams: dict[str, Any], where: str) -> None:
+    """
+    Refuse unknown hyperparameter names, naming them.
+
+    :param hyperparams: one entry of a hyperparameter file (possibly with command-line overrides)
+    :param where: what to call the entry in the message, e.g. ``"hyperparams/qvpo.yml, Hopper-v5"``
+    """
+    if not isinstance(hyperparams, dict):
+        raise ValueError(f"{where}: expected a mapping of hyperparameters, got {hyperparams!r}")
+    allowed = qvpo_argument_names() | ZOO_KEYS
+    for name in hyperparams:
+        if name in COMMAND_LINE_KEYS:
+            raise ValueError(f"{where}: hyperparameter {name!r} cannot be set in the file; it comes from the command line")
+        if name not in allowed:
+            close = difflib.get_close_matches(name, allowed, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"{where}: unknown hyperparameter {name!r} for QVPO{hint}")
+
+
+def check_env_id(env_id: str, where: str) -> None:
+    """Refuse an env id that gymnasium does not know, naming it."""
+    if env_id in SPECIAL_ENTRIES or env_id in gym.envs.registry:
+        return
+    close = difflib.get_close_matches(env_id, gym.envs.registry.keys(), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ValueError(f"{where}: unknown env id {env_id!r} (not registered in gymnasium){hint}")
+
+
+def check_hyperparams_dict(config: dict[str, Any], source: str) -> None:
+    """Check every entry of a hyperparameter file: its env id and its hyperparameter names."""
+    if not isinstance(config, dict):
+        raise ValueError(f"{source}: expected a mapping from env ids to hyperparameters")
+    for env_id, hyperparams in config.items():
+        check_env_id(str(env_id), source)
+        check_hyperparams(hyperparams, f"{source}, {env_id}")
+
+
+def check_hyperparams_file(path: str | Path) -> dict[str, Any]:
+    """Load a YAML hyperparameter file, check it, and return its content."""
+    with open(path) as file:
+        config = yaml.safe_load(file)
+    check_hyperparams_dict(config, str(path))
+    return config

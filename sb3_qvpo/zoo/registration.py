@@ -1,0 +1,132 @@
+"""
+Make QVPO an rl-zoo3 algorithm: add it to ``rl_zoo3``'s algorithm table, Optuna sampler and
+converter, and give rl-zoo3's ``train`` an experiment manager that checks QVPO hyperparameter
+files and trains the hyperparameters of a stored Optuna trial.
+
+rl-zoo3 has no plugin entry point: its tables are plain dicts read when ``train()`` / ``enjoy()``
+run, so :func:`register_qvpo` has to run first (``python -m sb3_qvpo.zoo`` does).
+"""
+
+import functools
+from collections import OrderedDict
+from pathlib import Path
+from pprint import pprint
+from typing import Any
+
+import optuna
+import rl_zoo3.exp_manager
+import rl_zoo3.hyperparams_opt
+import rl_zoo3.train
+import rl_zoo3.utils
+from optuna.storages.journal import JournalFileBackend
+from rl_zoo3.exp_manager import ExperimentManager
+from rl_zoo3.utils import SimpleLinearSchedule
+
+from sb3_qvpo import QVPO
+from sb3_qvpo.zoo.checks import check_hyperparams, check_hyperparams_file
+from sb3_qvpo.zoo.sampler import convert_qvpo_params, merge_policy_kwargs, sample_qvpo_params
+
+ALGO_NAME = "qvpo"
+# The shipped hyperparameters (the top-level hyperparams/qvpo.yml links to this file).
+DEFAULT_CONFIG = Path(__file__).parent / "hyperparams" / "qvpo.yml"
+
+
+def register_qvpo() -> None:
+    """Register QVPO in rl-zoo3 (algorithm, Optuna sampler and converter, experiment manager). Idempotent."""
+    rl_zoo3.utils.ALGOS[ALGO_NAME] = QVPO
+    rl_zoo3.hyperparams_opt.HYPERPARAMS_SAMPLER[ALGO_NAME] = sample_qvpo_params
+    rl_zoo3.hyperparams_opt.HYPERPARAMS_CONVERTER[ALGO_NAME] = convert_qvpo_params
+    rl_zoo3.train.ExperimentManager = QVPOExperimentManager  # type: ignore[misc]
+
+
+def _eval_policy_kwargs(policy_kwargs: Any) -> dict[str, Any]:
+    """``policy_kwargs`` of a hyperparameter file as a dict (rl-zoo3 evaluates strings in its exp_manager module)."""
+    if isinstance(policy_kwargs, str):
+        policy_kwargs = eval(policy_kwargs, vars(rl_zoo3.exp_manager))
+    return dict(policy_kwargs or {})
+
+
+def _sample_with_base_policy_kwargs(
+    trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict, base_policy_kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    hyperparams = sample_qvpo_params(trial, n_actions, n_envs, additional_args)
+    hyperparams["policy_kwargs"] = merge_policy_kwargs(base_policy_kwargs, hyperparams.get("policy_kwargs"))
+    return hyperparams
+
+
+class QVPOExperimentManager(ExperimentManager):
+    """
+    rl-zoo3's experiment manager, with, for QVPO:
+
+    - the hyperparameter file checked first: an unknown env id or hyperparameter name stops the
+      run with a message that names it;
+    - ``--storage URL --study-name NAME`` without ``-optimize`` trains the hyperparameters of the
+      study's best trial, or of ``--trial-id N`` (also N = 0, which rl-zoo3 skips), on top of the file's;
+    - sampled and stored ``policy_kwargs`` merged into the file's instead of replacing them;
+    - ``actor_learning_rate: lin_<value>`` read as a linear schedule, like ``learning_rate``.
+    """
+
+    def read_hyperparameters(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        if self.algo != ALGO_NAME:
+            return super().read_hyperparameters()
+        if self.config.endswith((".yml", ".yaml")):
+            check_hyperparams_file(self.config)
+
+        # rl-zoo3 loads a stored trial only for a non-zero --trial-id; it is done below instead
+        trial_id, self.trial_id = self.trial_id, None
+        try:
+            hyperparams, saved_hyperparams = super().read_hyperparameters()
+        finally:
+            self.trial_id = trial_id
+
+        if self.storage and self.study_name and not self.optimize_hyperparameters:
+            hyperparams.update(self._load_trial_hyperparams(hyperparams.get("policy_kwargs")))
+            # Command-line hyperparameters still have the last word
+            hyperparams.update(self.custom_hyperparams or {})
+            saved_hyperparams = OrderedDict(sorted(hyperparams.items()))
+            print("Hyperparameters with those of the trial:")
+            pprint(saved_hyperparams)
+
+        check_hyperparams(hyperparams, f"{self.config}, {self.env_name.gym_id}")
+        return hyperparams, saved_hyperparams
+
+    def _load_trial_hyperparams(self, base_policy_kwargs: Any) -> dict[str, Any]:
+        assert self.storage is not None and self.study_name is not None
+        storage: Any = self.storage
+        if storage.endswith(".log"):
+            storage = optuna.storages.JournalStorage(JournalFileBackend(storage))
+        study = optuna.load_study(storage=storage, study_name=self.study_name)
+        if self.trial_id is None:
+            trial = study.best_trial
+        else:
+            matching = [trial for trial in study.trials if trial.number == self.trial_id]
+            if not matching:
+                raise ValueError(f"Study {self.study_name!r} has no trial {self.trial_id} ({len(study.trials)} trials)")
+            trial = matching[0]
+        print(f"Loading the hyperparameters of trial {trial.number} of study {self.study_name!r} (value: {trial.value})")
+        trial_hyperparams = convert_qvpo_params(trial.params)
+        trial_hyperparams["policy_kwargs"] = merge_policy_kwargs(
+            _eval_policy_kwargs(base_policy_kwargs), trial_hyperparams.get("policy_kwargs")
+        )
+        return trial_hyperparams
+
+    @staticmethod
+    def _preprocess_schedules(hyperparams: dict[str, Any]) -> dict[str, Any]:
+        hyperparams = ExperimentManager._preprocess_schedules(hyperparams)
+        actor_learning_rate = hyperparams.get("actor_learning_rate")
+        if isinstance(actor_learning_rate, str):
+            _schedule, initial_value = actor_learning_rate.split("_")
+            hyperparams["actor_learning_rate"] = SimpleLinearSchedule(float(initial_value))
+        return hyperparams
+
+    def hyperparameters_optimization(self) -> None:
+        if self.algo != ALGO_NAME:
+            return super().hyperparameters_optimization()
+        samplers = rl_zoo3.hyperparams_opt.HYPERPARAMS_SAMPLER
+        samplers[ALGO_NAME] = functools.partial(
+            _sample_with_base_policy_kwargs, base_policy_kwargs=dict(self._hyperparams.get("policy_kwargs") or {})
+        )
+        try:
+            super().hyperparameters_optimization()
+        finally:
+            samplers[ALGO_NAME] = sample_qvpo_params

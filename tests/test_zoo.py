@@ -1,0 +1,196 @@
+"""rl-zoo3 integration: the CLI wrapper, the shipped hyperparameters, bad input, the Optuna sampler."""
+
+import filecmp
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import optuna
+import pytest
+import yaml
+from zoo_helpers import REPO_ROOT, run_zoo, write_tiny_conf
+
+from sb3_qvpo import QVPO
+from sb3_qvpo.zoo import DEFAULT_CONFIG, convert_qvpo_params, register_qvpo, sample_qvpo_params
+from sb3_qvpo.zoo.__main__ import main, prepare_arguments
+from sb3_qvpo.zoo.checks import check_hyperparams_file
+
+ENV_ID = "Pendulum-v1"
+
+
+# --- train, continue, enjoy, record, plot through the wrapper -------------------------------
+
+
+def test_train_continue_enjoy_record_plot(tmp_path: Path):
+    conf = write_tiny_conf(tmp_path / "tiny.yml")
+    common = ["--env", ENV_ID, "-conf", str(conf), "-f", "logs", "--num-threads", "1", "--seed", "0"]
+    run_zoo("train", *common, "--eval-freq", "150", "--eval-episodes", "2", "--save-freq", "150", "-tb", "tb", cwd=tmp_path)
+    run_dir = tmp_path / "logs" / "qvpo" / f"{ENV_ID}_1"
+    for name in (f"{ENV_ID}.zip", "best_model.zip", "evaluations.npz", "rl_model_150_steps.zip", "rl_model_300_steps.zip"):
+        assert (run_dir / name).is_file(), name
+    assert list((tmp_path / "tb" / ENV_ID).glob("QVPO_1/events.out.tfevents.*"))
+    model = QVPO.load(run_dir / f"{ENV_ID}.zip")
+    assert model.num_timesteps == 300
+    assert model.n_diffusion_steps == 3 and model.policy.net_arch == [16]
+
+    # Continue training the saved agent
+    result = run_zoo("train", *common, "--eval-freq", "-1", "-n", "100", "-i", str(run_dir / f"{ENV_ID}.zip"), cwd=tmp_path)
+    assert "Loading pretrained agent" in result.stdout
+    continued = QVPO.load(tmp_path / "logs" / "qvpo" / f"{ENV_ID}_2" / f"{ENV_ID}.zip")
+    # rl-zoo3 restarts the step counter; the update counter goes on from the loaded agent
+    assert continued.num_timesteps == 100
+    assert continued._n_updates > model._n_updates
+
+    # Watch the best model of the first run
+    result = run_zoo(
+        "enjoy", "--env", ENV_ID, "-f", "logs", "--exp-id", "1", "--load-best", "--no-render", "-n", "210", cwd=tmp_path
+    )
+    assert "best_model.zip" in result.stdout and "Episode Reward" in result.stdout
+
+    run_zoo("record_video", "--env", ENV_ID, "-f", "logs", "--exp-id", "1", "-n", "30", cwd=tmp_path)
+    assert list((run_dir / "videos").glob("*.mp4"))
+
+    # (rl-zoo3's all_plots fails on a single run evaluated with a single episode, hence 2 above)
+    run_zoo("plot_train", "-a", "qvpo", "-e", ENV_ID, "-f", "logs", "-w", "1", cwd=tmp_path)
+    run_zoo("all_plots", "-a", "qvpo", "-e", ENV_ID, "-f", "logs", "--no-display", "-o", "results", cwd=tmp_path)
+    assert (tmp_path / "results.pkl").is_file()
+
+
+def test_n_envs_subproc(tmp_path: Path):
+    conf = write_tiny_conf(tmp_path / "tiny.yml", n_timesteps=200)
+    run_zoo(
+        "train", "--env", ENV_ID, "-conf", str(conf), "-f", "logs", "--num-threads", "1", "--eval-freq", "-1",
+        "--n-envs", "2", "--vec-env", "subproc", cwd=tmp_path,
+    )  # fmt: skip
+    config = yaml.unsafe_load((tmp_path / "logs" / "qvpo" / f"{ENV_ID}_1" / ENV_ID / "config.yml").read_text())
+    assert dict(config)["n_envs"] == 2
+    assert QVPO.load(tmp_path / "logs" / "qvpo" / f"{ENV_ID}_1" / f"{ENV_ID}.zip").n_envs == 2
+
+
+def test_prepare_arguments():
+    assert prepare_arguments("train", ["--env", ENV_ID]) == ["--algo", "qvpo", "--env", ENV_ID, "-conf", str(DEFAULT_CONFIG)]
+    # An explicit config, or another algorithm, is left alone
+    assert prepare_arguments("train", ["--env", ENV_ID, "-conf", "my.yml"])[-2:] == ["-conf", "my.yml"]
+    assert prepare_arguments("train", ["--algo", "sac", "--env", ENV_ID]) == ["--algo", "sac", "--env", ENV_ID]
+    # --n-envs becomes a hyperparameter, merged into an existing -params
+    assert prepare_arguments("train", ["--n-envs", "4", "-conf", "c.yml"]) == [
+        "--algo", "qvpo", "-conf", "c.yml", "-params", "n_envs:4",
+    ]  # fmt: skip
+    assert prepare_arguments("train", ["-params", "gamma:0.9", "--n-envs=2", "-conf", "c.yml"]) == [
+        "--algo", "qvpo", "-params", "n_envs:2", "gamma:0.9", "-conf", "c.yml",
+    ]  # fmt: skip
+    assert prepare_arguments("enjoy", ["--env", ENV_ID]) == ["--algo", "qvpo", "--env", ENV_ID]
+    assert prepare_arguments("plot_train", ["-a", "qvpo"]) == ["-a", "qvpo"]
+
+
+def test_unknown_command():
+    with pytest.raises(SystemExit, match="Unknown command 'trian'"):
+        main(["trian"])
+
+
+# --- the shipped hyperparameters ------------------------------------------------------------
+
+
+def test_shipped_hyperparams_are_valid():
+    config = check_hyperparams_file(DEFAULT_CONFIG)
+    mujoco = ["HalfCheetah", "Hopper", "Walker2d", "Ant", "Humanoid", "Swimmer", "InvertedPendulum", "InvertedDoublePendulum"]
+    for name in [*mujoco, "Reacher"]:
+        entry = config[f"{name}-v5"]
+        assert entry["n_timesteps"] == 1_000_000 and entry["n_diffusion_steps"] == 20 and entry["n_train_candidates"] == 64
+    for env_id in ("Pendulum-v1", "MountainCarContinuous-v0"):
+        assert config[env_id]["n_timesteps"] <= 50_000
+    for env_id in config:
+        assert env_id in gym.envs.registry, env_id
+
+
+def test_top_level_hyperparams_are_the_packaged_ones():
+    top_level = REPO_ROOT / "hyperparams" / "qvpo.yml"
+    assert top_level.resolve() == DEFAULT_CONFIG.resolve() or filecmp.cmp(top_level, DEFAULT_CONFIG, shallow=False)
+
+
+@pytest.mark.parametrize("env_id", ["Pendulum-v1", "Hopper-v5"])
+def test_shipped_entry_builds_a_model(env_id: str):
+    """Every key of an entry is accepted by QVPO (the same path rl-zoo3 takes, without training)."""
+    register_qvpo()
+    import rl_zoo3.exp_manager  # policy_kwargs strings are evaluated in its namespace, as rl-zoo3 does
+
+    entry = dict(yaml.safe_load(DEFAULT_CONFIG.read_text())[env_id])
+    zoo_only = {"n_timesteps", "n_envs", "normalize"}
+    kwargs = {key: value for key, value in entry.items() if key not in zoo_only}
+    if isinstance(kwargs.get("policy_kwargs"), str):
+        kwargs["policy_kwargs"] = eval(kwargs["policy_kwargs"], vars(rl_zoo3.exp_manager))
+    kwargs["buffer_size"] = 1000
+    model = QVPO(env=env_id, **kwargs)
+    action, _ = model.predict(model.observation_space.sample(), deterministic=True)
+    assert np.all(np.abs(action) <= model.action_space.high)
+
+
+# --- bad input -------------------------------------------------------------------------------
+
+
+def _train_in_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, conf: Path, env_id: str = ENV_ID) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    main(["train", "--env", env_id, "-conf", str(conf), "-f", str(tmp_path / "logs"), "--eval-freq", "-1", "-n", "10"])
+
+
+def test_unknown_env_id_in_yaml(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    conf = tmp_path / "bad.yml"
+    conf.write_text(yaml.safe_dump({"Pendulum-v1": {"n_timesteps": 10, "policy": "MlpPolicy"}, "HalfCheeta-v5": {}}))
+    with pytest.raises(ValueError, match=r"unknown env id 'HalfCheeta-v5'.*did you mean 'HalfCheetah-v5'"):
+        _train_in_process(monkeypatch, tmp_path, conf)
+
+
+def test_unknown_hyperparameter_in_yaml(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    conf = write_tiny_conf(tmp_path / "bad.yml", n_diffusion_step=3)
+    with pytest.raises(ValueError, match=r"unknown hyperparameter 'n_diffusion_step'.*did you mean 'n_diffusion_steps'"):
+        _train_in_process(monkeypatch, tmp_path, conf)
+    conf = write_tiny_conf(tmp_path / "bad.yml", seed=3)
+    with pytest.raises(ValueError, match="'seed' cannot be set in the file"):
+        _train_in_process(monkeypatch, tmp_path, conf)
+
+
+def test_unknown_hyperparameter_on_command_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    conf = write_tiny_conf(tmp_path / "tiny.yml")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    with pytest.raises(ValueError, match="unknown hyperparameter 'n_candidates'"):
+        main(["train", "--env", ENV_ID, "-conf", str(conf), "-f", "logs", "-params", "n_candidates:8"])
+
+
+def test_unknown_env_id_on_command_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    conf = write_tiny_conf(tmp_path / "tiny.yml")
+    with pytest.raises(ValueError, match="Pendulum-v9 not found in gym registry"):
+        _train_in_process(monkeypatch, tmp_path, conf, env_id="Pendulum-v9")
+
+
+# --- the Optuna sampler and converter --------------------------------------------------------
+
+
+def test_sampler_and_converter_agree():
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0), direction="maximize")
+    for _ in range(20):
+        trial = study.ask()
+        sampled = sample_qvpo_params(trial, n_actions=1, n_envs=1, additional_args={})
+        assert convert_qvpo_params(trial.params) == sampled
+        assert sampled["n_kept_candidates"] <= sampled["n_train_candidates"]
+        assert not {"n_diffusion_steps", "n_behavior_candidates", "n_eval_candidates"} & set(sampled["policy_kwargs"])
+        model = QVPO(env="Pendulum-v1", policy="MlpPolicy", buffer_size=10, **sampled)
+        assert model.gamma == pytest.approx(1 - trial.params["one_minus_gamma"])
+        assert model.ent_coef_min == pytest.approx(0.1 * sampled["ent_coef"])
+        study.tell(trial, 0.0)
+
+
+def test_sampled_policy_kwargs_keep_the_files_other_keys():
+    from torch import nn
+
+    from sb3_qvpo.zoo.registration import _sample_with_base_policy_kwargs
+
+    trial = optuna.create_study().ask()
+    base = {"net_arch": [16], "activation_fn": nn.ReLU, "optimizer_kwargs": {"eps": 1e-6}}
+    sampled = _sample_with_base_policy_kwargs(trial, 1, 1, {}, base_policy_kwargs=base)
+    assert sampled["policy_kwargs"]["activation_fn"] is nn.ReLU
+    assert sampled["policy_kwargs"]["optimizer_kwargs"] == {"eps": 1e-6}
+    assert sampled["policy_kwargs"]["net_arch"] != [16]
+    assert base["net_arch"] == [16]
