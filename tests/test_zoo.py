@@ -14,7 +14,7 @@ from zoo_helpers import REPO_ROOT, run_zoo, write_tiny_conf
 from sb3_qvpo import QVPO
 from sb3_qvpo.zoo import DEFAULT_CONFIG, convert_qvpo_params, register_qvpo, sample_qvpo_params
 from sb3_qvpo.zoo.__main__ import main, prepare_arguments
-from sb3_qvpo.zoo.checks import check_hyperparams_file
+from sb3_qvpo.zoo.checks import check_hyperparams_file, parse_policy_kwargs
 
 ENV_ID = "Pendulum-v1"
 
@@ -113,13 +113,10 @@ def test_top_level_hyperparams_are_the_packaged_ones():
 def test_shipped_entry_builds_a_model(env_id: str):
     """Every key of an entry is accepted by QVPO (the same path rl-zoo3 takes, without training)."""
     register_qvpo()
-    import rl_zoo3.exp_manager  # policy_kwargs strings are evaluated in its namespace, as rl-zoo3 does
-
     entry = dict(yaml.safe_load(DEFAULT_CONFIG.read_text())[env_id])
     zoo_only = {"n_timesteps", "n_envs", "normalize"}
     kwargs = {key: value for key, value in entry.items() if key not in zoo_only}
-    if isinstance(kwargs.get("policy_kwargs"), str):
-        kwargs["policy_kwargs"] = eval(kwargs["policy_kwargs"], vars(rl_zoo3.exp_manager))
+    kwargs["policy_kwargs"] = parse_policy_kwargs(kwargs.get("policy_kwargs"))
     kwargs["buffer_size"] = 1000
     model = QVPO(env=env_id, **kwargs)
     action, _ = model.predict(model.observation_space.sample(), deterministic=True)
@@ -194,3 +191,17 @@ def test_sampled_policy_kwargs_keep_the_files_other_keys():
     assert sampled["policy_kwargs"]["optimizer_kwargs"] == {"eps": 1e-6}
     assert sampled["policy_kwargs"]["net_arch"] != [16]
     assert base["net_arch"] == [16]
+
+
+def test_policy_kwargs_strings_are_read_without_evaluating_code():
+    from torch import nn
+
+    parsed = parse_policy_kwargs(
+        "dict(net_arch=dict(pi=[64], qf=[32, 32]), activation_fn=nn.ReLU, optimizer_kwargs=dict(eps=1e-5))"
+    )
+    assert parsed == {"net_arch": {"pi": [64], "qf": [32, 32]}, "activation_fn": nn.ReLU, "optimizer_kwargs": {"eps": 1e-5}}
+    assert parse_policy_kwargs({"net_arch": [8]}) == {"net_arch": [8]} and parse_policy_kwargs(None) == {}
+    with pytest.raises(ValueError, match="__import__"):
+        parse_policy_kwargs("dict(net_arch=__import__('os').getcwd())")
+    with pytest.raises(ValueError, match="must describe a dict"):
+        parse_policy_kwargs("[64, 64]")

@@ -3,6 +3,7 @@ Checks of a QVPO hyperparameter file, so that a typo stops the run with a messag
 (rl-zoo3 silently ignores an unknown env id, and ``QVPO.load`` silently accepts any keyword).
 """
 
+import ast
 import difflib
 import inspect
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import gymnasium as gym
 import yaml
+from torch import nn
 
 from sb3_qvpo import QVPO
 
@@ -83,3 +85,43 @@ def check_hyperparams_file(path: str | Path) -> dict[str, Any]:
         config = yaml.safe_load(file)
     check_hyperparams_dict(config, str(path))
     return config
+
+
+def _policy_kwargs_value(node: ast.expr, text: str) -> Any:
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict" and not node.args:
+        return {str(keyword.arg): _policy_kwargs_value(keyword.value, text) for keyword in node.keywords}
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "nn":
+        module = getattr(nn, node.attr, None)
+        if isinstance(module, type) and issubclass(module, nn.Module):
+            return module
+    if isinstance(node, ast.List):
+        return [_policy_kwargs_value(element, text) for element in node.elts]
+    if isinstance(node, ast.Dict):
+        return {
+            _policy_kwargs_value(key, text): _policy_kwargs_value(value, text)
+            for key, value in zip(node.keys, node.values, strict=True)
+            if key is not None
+        }
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        raise ValueError(
+            f"policy_kwargs {text!r}: {ast.unparse(node)!r} is not supported; use literals, dict(...), "
+            "lists and torch.nn classes such as nn.Mish"
+        ) from None
+
+
+def parse_policy_kwargs(policy_kwargs: str | dict[str, Any] | None) -> dict[str, Any]:
+    """
+    ``policy_kwargs`` of a hyperparameter file as a dict. rl-zoo3 writes them as a Python string such as
+    ``"dict(net_arch=[64, 64], activation_fn=nn.Mish)"``; this reads that form without evaluating code:
+    only ``dict(...)``, literals, lists and ``nn.<Module class>`` are accepted.
+    """
+    if policy_kwargs is None:
+        return {}
+    if isinstance(policy_kwargs, dict):
+        return dict(policy_kwargs)
+    value = _policy_kwargs_value(ast.parse(policy_kwargs, mode="eval").body, policy_kwargs)
+    if not isinstance(value, dict):
+        raise ValueError(f"policy_kwargs {policy_kwargs!r} must describe a dict")
+    return value

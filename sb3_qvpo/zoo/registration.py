@@ -23,7 +23,7 @@ from rl_zoo3.exp_manager import ExperimentManager
 from rl_zoo3.utils import SimpleLinearSchedule
 
 from sb3_qvpo import QVPO
-from sb3_qvpo.zoo.checks import check_hyperparams, check_hyperparams_file
+from sb3_qvpo.zoo.checks import check_hyperparams, check_hyperparams_file, parse_policy_kwargs
 from sb3_qvpo.zoo.sampler import convert_qvpo_params, merge_policy_kwargs, sample_qvpo_params
 
 ALGO_NAME = "qvpo"
@@ -37,13 +37,6 @@ def register_qvpo() -> None:
     rl_zoo3.hyperparams_opt.HYPERPARAMS_SAMPLER[ALGO_NAME] = sample_qvpo_params
     rl_zoo3.hyperparams_opt.HYPERPARAMS_CONVERTER[ALGO_NAME] = convert_qvpo_params
     rl_zoo3.train.ExperimentManager = QVPOExperimentManager  # type: ignore[misc]
-
-
-def _eval_policy_kwargs(policy_kwargs: Any) -> dict[str, Any]:
-    """``policy_kwargs`` of a hyperparameter file as a dict (rl-zoo3 evaluates strings in its exp_manager module)."""
-    if isinstance(policy_kwargs, str):
-        policy_kwargs = eval(policy_kwargs, vars(rl_zoo3.exp_manager))
-    return dict(policy_kwargs or {})
 
 
 def _sample_with_base_policy_kwargs(
@@ -106,7 +99,7 @@ class QVPOExperimentManager(ExperimentManager):
         print(f"Loading the hyperparameters of trial {trial.number} of study {self.study_name!r} (value: {trial.value})")
         trial_hyperparams = convert_qvpo_params(trial.params)
         trial_hyperparams["policy_kwargs"] = merge_policy_kwargs(
-            _eval_policy_kwargs(base_policy_kwargs), trial_hyperparams.get("policy_kwargs")
+            parse_policy_kwargs(base_policy_kwargs), trial_hyperparams.get("policy_kwargs")
         )
         return trial_hyperparams
 
