@@ -151,9 +151,12 @@ def hidden_stack(
             g = negated_linear(h, layer, packed is not None, pre_buffer)
             h = mish_of_negated(g, act_buffer)
     else:
-        h = activation(pre)
+        # The module's function without the hook machinery of nn.Module.__call__ (internal modules, no hooks):
+        # at the behaviour action's batch of a few rows, per-call overhead is most of the time
+        act = activation.forward
+        h = act(pre)
         for weight, bias in layers:
-            h = activation(th.addmm(bias, h, weight.t()))
+            h = act(th.addmm(bias, h, weight.t()))
     return th.addmm(output[1], h, output[0].t())
 
 
