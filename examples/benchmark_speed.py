@@ -29,6 +29,7 @@ from stable_baselines3.common.logger import Logger
 import sb3_qvpo.policies
 import sb3_qvpo.qvpo
 from sb3_qvpo import QVPO
+from sb3_qvpo.fused import negated_linear, pack_negated
 from sb3_qvpo.policies import DiffusionActor, repeat_observation
 from sb3_qvpo.sampling import draw_sampling_noise, sample_candidates_reference
 
@@ -61,10 +62,17 @@ def update_gflop(obs_dim: int, action_dim: int) -> float:
     return 2 * (sampling + scoring + critic_step + actor_step) / 1e9
 
 
-def matmul_gflops(dtype: th.dtype, repeats: int) -> float:
+def matmul_gflops(dtype: th.dtype, repeats: int, packed: bool = False) -> float:
+    """GFLOP/s of one 16384 x 256 x 256 product: ``addmm``, or oneDNN with packed weights as the fast path runs it."""
     x, w = th.randn(BATCH * N_TRAIN, HIDDEN, dtype=dtype), th.randn(HIDDEN, HIDDEN, dtype=dtype)
     bias, out = th.randn(HIDDEN, dtype=dtype), th.empty(BATCH * N_TRAIN, HIDDEN, dtype=dtype)
-    ms = median_ms(lambda: th.addmm(bias, x, w.t(), out=out), repeats, 3)
+    if packed:
+        layer = pack_negated([(w, bias)], x.shape[0])
+        if layer is None:
+            return float("nan")
+        ms = median_ms(lambda: negated_linear(x, layer[0], True, out), repeats, 3)
+    else:
+        ms = median_ms(lambda: th.addmm(bias, x, w.t(), out=out), repeats, 3)
     return 2 * x.shape[0] * HIDDEN * HIDDEN / ms / 1e6
 
 
@@ -159,7 +167,7 @@ def benchmark_env(env_id: str, args: argparse.Namespace, matmul: float) -> None:
     for name, ms, act_ms in rows:
         print(f"| {name} | {ms:.0f} | {1e3 / ms:.2f} | {gflop / ms * 1e3:.0f} | {ref_update / ms:.2f}x | {act_ms:.2f} |")
     print(f"| SB3 SAC (for scale) | {sac_update:.1f} | {1e3 / sac_update:.0f} | | | |")
-    print(f"matmul 16384x256x256 in this run: {matmul:.0f} GFLOP/s fp32")
+    print(f"matmul 16384x256x256 (addmm) in this run: {matmul:.0f} GFLOP/s fp32")
 
 
 def memory(optimize_memory_usage: bool) -> None:
@@ -210,7 +218,11 @@ def main() -> None:
 
     print(f"torch {th.__version__}, {th.get_num_threads()} threads, device {args.device}")
     matmul = matmul_gflops(th.float32, 20)
-    print(f"matmul 16384x256x256: {matmul:.0f} GFLOP/s fp32, {matmul_gflops(th.bfloat16, 20):.0f} GFLOP/s bf16")
+    print(
+        f"matmul 16384x256x256, addmm: {matmul:.0f} GFLOP/s fp32, {matmul_gflops(th.bfloat16, 20):.0f} GFLOP/s bf16; "
+        f"oneDNN packed: {matmul_gflops(th.float32, 20, True):.0f} GFLOP/s fp32, "
+        f"{matmul_gflops(th.bfloat16, 20, True):.0f} GFLOP/s bf16"
+    )
     for env_id in args.envs:
         benchmark_env(env_id, args, matmul)
 

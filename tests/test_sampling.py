@@ -9,10 +9,10 @@ from gymnasium import spaces
 from torch import nn
 from torch.nn import functional as F
 
-from sb3_qvpo import QVPO
+from sb3_qvpo import QVPO, fused
 from sb3_qvpo import sampling as sampling_module
 from sb3_qvpo.diffusion import GaussianDiffusion
-from sb3_qvpo.fused import Workspace, mish_of_negated, use_fused_mish
+from sb3_qvpo.fused import Workspace, mish_of_negated, onednn_linear_works, pack_negated, use_fused_mish
 from sb3_qvpo.networks import NoisePredictionNet
 from sb3_qvpo.policies import DiffusionPolicy, repeat_observation, score_candidates
 from sb3_qvpo.sampling import (
@@ -37,7 +37,7 @@ def make_problem(n_states: int, n_candidates: int, activation_fn: type[nn.Module
 @pytest.mark.parametrize("activation_fn", [nn.Mish, nn.ReLU, nn.Tanh])
 @pytest.mark.parametrize("n_states, n_candidates", [(1, 4), (3, 5), (16, 64)])
 def test_fast_sampler_matches_reference(activation_fn, n_states, n_candidates):
-    # (16, 64) with 32 hidden units crosses FUSED_MISH_MIN_NUMEL: the four-pass Mish is exercised
+    # (16, 64) with 32 hidden units crosses FUSED_MISH_MIN_NUMEL: the three-pass Mish is exercised
     net, diffusion, state, noise = make_problem(n_states, n_candidates, activation_fn)
     reference = sample_candidates_reference(net, diffusion, state, n_candidates, noise)
     fast = sample_candidates(net, diffusion, state, n_candidates, noise)
@@ -46,6 +46,57 @@ def test_fast_sampler_matches_reference(activation_fn, n_states, n_candidates):
     # Not trivially equal: the actions depend on the noise and on the state
     other = sample_candidates(net, diffusion, state + 1.0, n_candidates, noise)
     assert (other - fast).abs().max() > 1e-3
+
+
+def record_hidden_products(monkeypatch) -> list[bool]:
+    """Record, for every hidden-to-hidden product on the fused path, whether it used packed weights."""
+    calls: list[bool] = []
+    original = fused.negated_linear
+
+    def recording(h, layer, packed, out):
+        calls.append(packed)
+        return original(h, layer, packed, out)
+
+    monkeypatch.setattr(fused, "negated_linear", recording)
+    return calls
+
+
+def sampler_and_scoring_match_references(dtype: str = "float32") -> None:
+    net, diffusion, state, noise = make_problem(16, 64, hidden=64)
+    reference = sample_candidates_reference(net, diffusion, state, 64, noise)
+    th.testing.assert_close(CandidateSampler(dtype)(net, diffusion, state, 64, noise), reference, rtol=0, atol=1e-5)
+    th.manual_seed(0)
+    observation_space = spaces.Box(-1.0, 1.0, (3,), np.float32)
+    action_space = spaces.Box(-2.0, 2.0, (1,), np.float32)
+    policy = DiffusionPolicy(observation_space, action_space, lambda _: 1e-3, net_arch=[64, 64, 64])
+    obs, candidates = th.randn(8, 3), th.rand(8, 80, 1) * 2 - 1
+    with th.no_grad():
+        expected = th.cat(policy.critic(repeat_observation(obs, 80), candidates.reshape(-1, 1)), dim=1).min(dim=1).values
+    th.testing.assert_close(score_candidates(policy.critic, obs, candidates), expected.view(8, 80), rtol=0, atol=1e-5)
+
+
+@pytest.mark.skipif(not onednn_linear_works(th.float32), reason="oneDNN's packed linear is not available")
+def test_packed_path_matches_references(monkeypatch):
+    calls = record_hidden_products(monkeypatch)
+    sampler_and_scoring_match_references()
+    # 6 steps x 2 hidden products, then 2 critics x 2 hidden products: all packed
+    assert calls == [True] * (N_STEPS * 2 + 2 * 2)
+
+
+def test_addmm_fallback_matches_references(monkeypatch):
+    monkeypatch.setattr(fused, "onednn_linear_works", lambda dtype: False)
+    calls = record_hidden_products(monkeypatch)
+    sampler_and_scoring_match_references()
+    assert calls == [False] * (N_STEPS * 2 + 2 * 2)
+
+
+def test_packing_applies_to_cpu_float32_and_bfloat16_only():
+    layers = [(th.randn(8, 8), th.randn(8))]
+    if onednn_linear_works(th.float32):
+        assert pack_negated(layers, 16) is not None
+    assert pack_negated([(w.double(), b.double()) for w, b in layers], 16) is None
+    assert pack_negated([(w.to("meta"), b.to("meta")) for w, b in layers], 16) is None
+    assert pack_negated([], 16) is None
 
 
 def test_fused_path_is_used_at_training_sizes():
