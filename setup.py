@@ -26,6 +26,9 @@ ZOO_REQUIRES = [
     "moviepy",
 ]
 
+# examples/compare.py (plots and statistics) and examples/multimodal.py
+EVIDENCE_REQUIRES = ["matplotlib", "pandas", "scipy"]
+
 setup(
     name="sb3_qvpo",
     packages=[package for package in find_packages() if package.startswith("sb3_qvpo")],
@@ -42,8 +45,11 @@ setup(
         "box2d": ["gymnasium[box2d]>=1.0"],
         # rl-zoo3 integration (python -m sb3_qvpo.zoo / qvpo-zoo) and tuning on PostgreSQL
         "zoo": ZOO_REQUIRES,
+        # comparisons with SB3 algorithms and the multimodality demo
+        "evidence": EVIDENCE_REQUIRES,
         "tests": [
             *ZOO_REQUIRES,
+            *EVIDENCE_REQUIRES,
             "pytest",
             "pytest-xdist",
             "ruff",

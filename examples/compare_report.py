@@ -1,0 +1,143 @@
+"""
+The report of examples/compare.py: the combined CSV, a learning-curve PNG per env, and a markdown table.
+
+Statistics come from scipy.stats: the interquartile mean (IQM) over seeds is `trim_mean(x, 0.25)` (the
+function rliable's IQM uses), and its 95% confidence interval is a percentile bootstrap over seeds
+(`scipy.stats.bootstrap`, 10,000 resamples). rliable itself is not used: its latest release (1.2.0) needs
+arch < 8, and arch 7 does not import with pandas 3. With 3 seeds the IQM trims nothing and equals the mean,
+and the bootstrap interval is wide and coarse: read it as a statement about these seeds, nothing more.
+"""
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+COLUMNS = ["algo", "env", "seed", "step", "mean_return", "std_return", "wall_s"]
+
+
+def load_results(out: Path, specs: list[dict]) -> pd.DataFrame:
+    """The evaluations of the finished runs among `specs`, one row per evaluation."""
+    frames = []
+    for spec in specs:
+        run_dir = out / "runs" / f"{spec['algo']}__{spec['env'].replace('/', '_')}__{spec['seed']}"
+        if (run_dir / "done.json").exists():
+            frames.append(pd.read_csv(run_dir / "evals.csv"))
+    if not frames:
+        return pd.DataFrame(columns=COLUMNS)
+    return pd.concat(frames, ignore_index=True)[COLUMNS]
+
+
+def iqm(scores: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Interquartile mean: the mean of the middle 50% of the scores."""
+    return stats.trim_mean(scores, proportiontocut=0.25, axis=axis)
+
+
+def iqm_with_ci(scores: np.ndarray) -> tuple[float, float, float]:
+    """IQM and its 95% percentile-bootstrap interval (NaN bounds for fewer than two distinct scores)."""
+    scores = np.asarray(scores, dtype=float)
+    if len(scores) < 2 or np.ptp(scores) == 0:
+        return float(iqm(scores)), float("nan"), float("nan")
+    result = stats.bootstrap(
+        (scores,), iqm, n_resamples=10_000, confidence_level=0.95, method="percentile", rng=np.random.default_rng(0)
+    )
+    return float(iqm(scores)), float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def per_seed_summary(results: pd.DataFrame) -> pd.DataFrame:
+    """Final (last evaluation) and best evaluation return of every run, and its training wall time."""
+    last = results.sort_values("step").groupby(["env", "algo", "seed"]).tail(1).set_index(["env", "algo", "seed"])
+    summary = last[["step", "wall_s"]].rename(columns={"step": "steps"})
+    summary["final"] = last["mean_return"]
+    summary["best"] = results.groupby(["env", "algo", "seed"])["mean_return"].max()
+    return summary.reset_index()
+
+
+def format_ci(values: np.ndarray) -> str:
+    value, low, high = iqm_with_ci(values)
+    return f"{value:.1f}" if np.isnan(low) else f"{value:.1f} [{low:.1f}, {high:.1f}]"
+
+
+def write_table(results: pd.DataFrame, path: Path, algos: list[str]) -> None:
+    summary = per_seed_summary(results)
+    lines = [
+        "| env | algo | seeds | steps | final return, IQM [95% CI] | best return, IQM [95% CI] | final, mean ± std "
+        "| training wall time, min |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for env_id in dict.fromkeys(summary["env"]):
+        for algo in algos:
+            runs = summary[(summary["env"] == env_id) & (summary["algo"] == algo)]
+            if runs.empty:
+                continue
+            final, best = runs["final"].to_numpy(), runs["best"].to_numpy()
+            lines.append(
+                f"| {env_id} | {algo} | {len(runs)} | {int(runs['steps'].max())} | {format_ci(final)} | {format_ci(best)} "
+                f"| {final.mean():.1f} ± {final.std():.1f} | {runs['wall_s'].mean() / 60:.1f} |"
+            )
+    lines.append("")
+    lines.append(
+        "Final: the last evaluation of each run; best: the highest evaluation during the run (the paper's measure). "
+        "Each evaluation is the mean return of deterministic episodes. IQM and 95% percentile-bootstrap interval "
+        "over seeds (scipy.stats); no interval with fewer than two distinct values. Wall time: training only, "
+        "evaluations excluded, mean over seeds."
+    )
+    path.write_text("\n".join(lines) + "\n")
+
+
+def plot_curves(results: pd.DataFrame, env_id: str, path: Path, algos: list[str]) -> None:
+    """Return vs steps and vs wall time: mean over seeds, band from the lowest to the highest seed."""
+    fig, (ax_steps, ax_time) = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    env_results = results[results["env"] == env_id]
+    for index, algo in enumerate(algos):
+        runs = env_results[env_results["algo"] == algo]
+        if runs.empty:
+            continue
+        # only the steps every seed reached, so that the mean is over the same seeds everywhere
+        by_step = runs.groupby("step").agg(
+            mean=("mean_return", "mean"),
+            low=("mean_return", "min"),
+            high=("mean_return", "max"),
+            wall=("wall_s", "mean"),
+            n=("seed", "nunique"),
+        )
+        by_step = by_step[by_step["n"] == runs["seed"].nunique()]
+        color = f"C{index}"
+        label = f"{algo} (n={runs['seed'].nunique()})"
+        for ax, x in ((ax_steps, by_step.index), (ax_time, by_step["wall"] / 60)):
+            ax.plot(x, by_step["mean"], color=color, label=label, marker=".")
+            ax.fill_between(x, by_step["low"], by_step["high"], color=color, alpha=0.2, linewidth=0)
+    ax_steps.set_xlabel("environment steps")
+    ax_time.set_xlabel("training wall time, minutes (mean over seeds)")
+    ax_steps.set_ylabel("evaluation return")
+    ax_steps.legend(loc="best", fontsize="small")
+    for ax in (ax_steps, ax_time):
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"{env_id}: deterministic evaluation return, mean over n seeds (band: min to max)", fontsize="medium")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def write_report(out: Path, specs: list[dict]) -> list[Path]:
+    """Combined CSV, one PNG per env and the markdown table of the finished runs among `specs`."""
+    results = load_results(out, specs)
+    algos = list(dict.fromkeys(spec["algo"] for spec in specs))
+    csv_path = out / "results.csv"
+    results.to_csv(csv_path, index=False)
+    written = [csv_path]
+    if results.empty:
+        return written
+    for env_id in dict.fromkeys(spec["env"] for spec in specs):
+        if (results["env"] == env_id).any():
+            png_path = out / f"curves_{env_id.replace('/', '_')}.png"
+            plot_curves(results, env_id, png_path, algos)
+            written.append(png_path)
+    table_path = out / "table.md"
+    write_table(results, table_path, algos)
+    return [*written, table_path]

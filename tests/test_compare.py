@@ -1,0 +1,71 @@
+"""examples/compare.py: the --quick comparison end to end, resuming, and bad input."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPARE = ROOT / "examples" / "compare.py"
+
+
+def run_compare(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(COMPARE), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"},
+    )
+
+
+def test_quick_comparison_and_resume(tmp_path):
+    out = tmp_path / "quick"
+    result = run_compare("--quick", "--out", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 runs, 0 finished earlier, 2 to run" in result.stdout
+    assert "qvpo__Pendulum-v1__0: step 300/600" in result.stdout  # a progress line per evaluation
+
+    results = pd.read_csv(out / "results.csv")
+    assert list(results.columns) == ["algo", "env", "seed", "step", "mean_return", "std_return", "wall_s"]
+    assert set(results["algo"]) == {"qvpo", "sac"} and set(results["env"]) == {"Pendulum-v1"}
+    assert sorted(results[results["algo"] == "qvpo"]["step"]) == [300, 600]
+    assert (results["mean_return"] < 0).all() and (results["wall_s"] > 0).all()
+    png = out / "curves_Pendulum-v1.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = (out / "table.md").read_text()
+    assert "| Pendulum-v1 | qvpo | 1 | 600 |" in table and "| Pendulum-v1 | sac | 1 | 600 |" in table
+
+    # resuming: finished runs are skipped, an unfinished one is run again from scratch
+    done_times = {path: path.stat().st_mtime_ns for path in out.glob("runs/*/done.json")}
+    assert len(done_times) == 2
+    (out / "runs" / "sac__Pendulum-v1__0" / "done.json").unlink()
+    result = run_compare("--quick", "--out", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 runs, 1 finished earlier, 1 to run" in result.stdout
+    assert "start qvpo" not in result.stdout and "start sac__Pendulum-v1__0" in result.stdout
+    qvpo_done = out / "runs" / "qvpo__Pendulum-v1__0" / "done.json"
+    assert qvpo_done.stat().st_mtime_ns == done_times[qvpo_done]
+    assert len(pd.read_csv(out / "results.csv")) == 4
+
+    # everything finished: only the report is written again
+    result = run_compare("--quick", "--out", str(out))
+    assert result.returncode == 0 and "2 finished earlier, 0 to run" in result.stdout
+
+    # the same folder with another budget is refused rather than mixed
+    result = run_compare("--quick", "--out", str(out), "--timesteps", "800")
+    assert result.returncode != 0 and "finished with other settings (eval_freq, timesteps differ)" in result.stderr
+    assert json.loads(qvpo_done.read_text())["spec"]["timesteps"] == 600
+
+
+def test_unknown_algo_and_env_are_named(tmp_path):
+    result = run_compare("--quick", "--out", str(tmp_path), "--algos", "qvpo", "sacc")
+    assert result.returncode != 0 and "unknown algorithm(s) ['sacc']" in result.stderr
+    result = run_compare("--quick", "--out", str(tmp_path), "--envs", "Pendulum-v1", "NoSuchEnv-v0")
+    assert result.returncode != 0 and "unknown environment id 'NoSuchEnv-v0'" in result.stderr
+    result = run_compare("--quick", "--out", str(tmp_path), "--timesteps", "600", "Hopper-v5=100")
+    assert result.returncode != 0 and "'Hopper-v5', which is not among --envs" in result.stderr
+    assert not (tmp_path / "runs").exists()
