@@ -63,14 +63,14 @@ def format_ci(values: np.ndarray) -> str:
     return f"{value:.1f}" if np.isnan(low) else f"{value:.1f} [{low:.1f}, {high:.1f}]"
 
 
-def write_table(results: pd.DataFrame, path: Path, algos: list[str]) -> None:
+def write_table(results: pd.DataFrame, path: Path, envs: list[str], algos: list[str]) -> None:
     summary = per_seed_summary(results)
     lines = [
         "| env | algo | seeds | steps | final return, IQM [95% CI] | best return, IQM [95% CI] | final, mean ± std "
         "| training wall time, min |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for env_id in dict.fromkeys(summary["env"]):
+    for env_id in envs:
         for algo in algos:
             runs = summary[(summary["env"] == env_id) & (summary["algo"] == algo)]
             if runs.empty:
@@ -139,5 +139,5 @@ def write_report(out: Path, specs: list[dict]) -> list[Path]:
             plot_curves(results, env_id, png_path, algos)
             written.append(png_path)
     table_path = out / "table.md"
-    write_table(results, table_path, algos)
+    write_table(results, table_path, list(dict.fromkeys(spec["env"] for spec in specs)), algos)
     return [*written, table_path]
