@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import gymnasium as gym
+from train import CPU_SETTINGS  # examples/train.py, beside this script
 
 # Algorithms by name: module and class, imported only by the process that runs them.
 ALGOS = {
@@ -44,14 +45,7 @@ ALGOS = {
 # 16 train and eval candidates instead of 64 and 32, 2 x 64 networks instead of 3 x 256, batch 128,
 # 1000 random steps); "paper": QVPO's defaults, the paper's MuJoCo settings; "quick": for --quick.
 QVPO_SETTINGS: dict[str, dict] = {
-    "cpu": dict(
-        learning_starts=1000,
-        n_diffusion_steps=5,
-        n_train_candidates=16,
-        n_eval_candidates=16,
-        batch_size=128,
-        policy_kwargs=dict(net_arch=[64, 64]),
-    ),
+    "cpu": CPU_SETTINGS,
     "paper": {},
     "quick": dict(
         learning_starts=200,
