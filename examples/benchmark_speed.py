@@ -33,7 +33,7 @@ from sb3_qvpo.fused import negated_linear, pack_negated
 from sb3_qvpo.policies import DiffusionActor, repeat_observation
 from sb3_qvpo.sampling import draw_sampling_noise, sample_candidates_reference
 
-HIDDEN, N_LAYERS, N_STEPS, N_TRAIN, N_TARGET, BATCH, N_UNIFORM = 256, 3, 20, 64, 4, 256, 10
+HIDDEN, N_LAYERS, N_STEPS, N_TRAIN, N_TARGET, BATCH, N_UNIFORM, N_BEHAVIOUR = 256, 3, 20, 64, 4, 256, 10, 4
 
 
 def median_ms(fn: Callable[[], object], repeats: int, warmup: int) -> float:
@@ -74,6 +74,59 @@ def matmul_gflops(dtype: th.dtype, repeats: int, packed: bool = False) -> float:
     else:
         ms = median_ms(lambda: th.addmm(bias, x, w.t(), out=out), repeats, 3)
     return 2 * x.shape[0] * HIDDEN * HIDDEN / ms / 1e6
+
+
+def elementwise_ns(dtype: th.dtype, repeats: int) -> float:
+    """Nanoseconds per element of one elementwise pass (``sigmoid`` into a buffer) over a 16384 x 256 tensor."""
+    x = th.randn(BATCH * N_TRAIN, HIDDEN, dtype=dtype)
+    out = th.empty_like(x)
+    return 1e6 * median_ms(lambda: th.sigmoid(x, out=out), repeats, 3) / x.numel()
+
+
+def update_activations() -> float:
+    """Hidden activations one update computes (sampling, scoring, critic and actor steps), as ``update_gflop`` counts."""
+    candidates, targets = BATCH * N_TRAIN, BATCH * N_TARGET
+    per_row = N_LAYERS * HIDDEN
+    sampling = N_STEPS * (candidates + targets)
+    scoring = 2 * (candidates + targets)
+    steps = 3 * 2 * BATCH + 3 * BATCH * (1 + N_UNIFORM)  # forward + backward of the critic and actor steps
+    return float(per_row * (sampling + scoring + steps))
+
+
+def update_floor_ms(gflop: float, product_gflops: float, ns_per_element: float) -> float:
+    """
+    The least an update can take here: its matrix products at the best rate measured for a 16384 x 256 x 256
+    product, plus one elementwise pass (the least an activation costs) over every hidden activation.
+    """
+    return gflop / product_gflops * 1e3 + update_activations() * ns_per_element / 1e6
+
+
+def single_op_us(fn: Callable[[], object]) -> float:
+    return 1e3 * median_ms(fn, 2000, 50)
+
+
+def behaviour_floor_ms(obs_dim: int, action_dim: int, n_candidates: int) -> float:
+    """
+    The least an eager behaviour action can take here: each operation it cannot avoid, timed alone in a tight
+    loop at its real shape and summed. Per denoising step: the first-layer product on the candidates, the
+    hidden products, the output product, one Mish per hidden layer and one pass of reverse-step arithmetic;
+    then the twin critics on the candidates (products and Mish).
+    """
+    x_a, out = th.randn(n_candidates, action_dim), th.empty(n_candidates, HIDDEN)
+    h, w, bias = th.randn(n_candidates, HIDDEN), th.randn(HIDDEN, HIDDEN), th.randn(HIDDEN)
+    w_in, w_out, b_out = th.randn(action_dim, HIDDEN), th.randn(HIDDEN, action_dim), th.randn(action_dim)
+    w_q_in, w_q_out, b_q = th.randn(obs_dim + action_dim, HIDDEN), th.randn(HIDDEN, 1), th.randn(1)
+    x_q = th.randn(n_candidates, obs_dim + action_dim)
+    first = single_op_us(lambda: th.addmm(bias, x_a, w_in, out=out))
+    hidden = single_op_us(lambda: th.addmm(bias, h, w.t(), out=out))
+    output = single_op_us(lambda: th.addmm(b_out, h, w_out))
+    mish = single_op_us(lambda: th.nn.functional.mish(h))
+    arithmetic = single_op_us(lambda: th.add(x_a, x_a, alpha=0.5))
+    q_first = single_op_us(lambda: th.addmm(bias, x_q, w_q_in, out=out))
+    q_output = single_op_us(lambda: th.addmm(b_q, h, w_q_out))
+    per_step = first + (N_LAYERS - 1) * hidden + output + N_LAYERS * mish + arithmetic
+    critics = 2 * (q_first + (N_LAYERS - 1) * hidden + q_output + N_LAYERS * mish)
+    return (N_STEPS * per_step + critics) / 1e3
 
 
 def plain_score_candidates(critic, obs, candidates, workspace=None) -> th.Tensor:
@@ -125,7 +178,7 @@ def filled_model(algo, env_id: str, device: str, **kwargs):
     return model, env
 
 
-def benchmark_env(env_id: str, args: argparse.Namespace, matmul: float) -> None:
+def benchmark_env(env_id: str, args: argparse.Namespace, rates: dict[str, float]) -> None:
     qvpo_kwargs = dict(policy_kwargs=dict(net_arch=[HIDDEN] * N_LAYERS))
     model, env = filled_model(QVPO, env_id, args.device, **qvpo_kwargs)
     obs = env.observation_space.sample()
@@ -167,7 +220,23 @@ def benchmark_env(env_id: str, args: argparse.Namespace, matmul: float) -> None:
     for name, ms, act_ms in rows:
         print(f"| {name} | {ms:.0f} | {1e3 / ms:.2f} | {gflop / ms * 1e3:.0f} | {ref_update / ms:.2f}x | {act_ms:.2f} |")
     print(f"| SB3 SAC (for scale) | {sac_update:.1f} | {1e3 / sac_update:.0f} | | | |")
-    print(f"matmul 16384x256x256 (addmm) in this run: {matmul:.0f} GFLOP/s fp32")
+    print(f"matmul 16384x256x256 (addmm) in this run: {rates['addmm fp32']:.0f} GFLOP/s fp32")
+
+    print("\nFloors (what the hardware allows, from the operations measured alone in this run):")
+    for name, dtype in (("fp32", "fp32"), ("bf16", "bf16")):
+        product_rate = max(rates[f"addmm {dtype}"], rates[f"packed {dtype}"])
+        floor = update_floor_ms(gflop, product_rate, rates[f"elementwise {dtype}"])
+        print(
+            f"- update, {name}: {floor:.0f} ms ({gflop:.1f} GFLOP at {product_rate:.0f} GFLOP/s, the best product rate, "
+            f"+ one elementwise pass over {update_activations() / 1e9:.2f} G activations at "
+            f"{rates[f'elementwise {dtype}']:.2f} ns each): at best {ref_update / floor:.2f}x the reference"
+        )
+    obs_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    act_floor = behaviour_floor_ms(obs_dim, action_dim, N_BEHAVIOUR)
+    print(
+        f"- behaviour action (eager): {act_floor:.2f} ms, the sum of the {N_STEPS * (2 * N_LAYERS + 2)} + "
+        f"{2 * (2 * N_LAYERS + 1)} operations it needs ({N_STEPS} denoising steps, twin critics), each timed alone"
+    )
 
 
 def memory(optimize_memory_usage: bool) -> None:
@@ -217,14 +286,22 @@ def main() -> None:
         return
 
     print(f"torch {th.__version__}, {th.get_num_threads()} threads, device {args.device}")
-    matmul = matmul_gflops(th.float32, 20)
+    rates = {
+        "addmm fp32": matmul_gflops(th.float32, 20),
+        "addmm bf16": matmul_gflops(th.bfloat16, 20),
+        "packed fp32": matmul_gflops(th.float32, 20, True),
+        "packed bf16": matmul_gflops(th.bfloat16, 20, True),
+        "elementwise fp32": elementwise_ns(th.float32, 20),
+        "elementwise bf16": elementwise_ns(th.bfloat16, 20),
+    }
     print(
-        f"matmul 16384x256x256, addmm: {matmul:.0f} GFLOP/s fp32, {matmul_gflops(th.bfloat16, 20):.0f} GFLOP/s bf16; "
-        f"oneDNN packed: {matmul_gflops(th.float32, 20, True):.0f} GFLOP/s fp32, "
-        f"{matmul_gflops(th.bfloat16, 20, True):.0f} GFLOP/s bf16"
+        f"matmul 16384x256x256, addmm: {rates['addmm fp32']:.0f} GFLOP/s fp32, {rates['addmm bf16']:.0f} GFLOP/s bf16; "
+        f"oneDNN packed: {rates['packed fp32']:.0f} GFLOP/s fp32, {rates['packed bf16']:.0f} GFLOP/s bf16; "
+        f"one elementwise pass (sigmoid) over 16384x256: {rates['elementwise fp32']:.2f} ns/element fp32, "
+        f"{rates['elementwise bf16']:.2f} bf16"
     )
     for env_id in args.envs:
-        benchmark_env(env_id, args, matmul)
+        benchmark_env(env_id, args, rates)
 
 
 if __name__ == "__main__":

@@ -102,11 +102,12 @@ class ReverseStepCoefficients:
     def __init__(self, diffusion: GaussianDiffusion):
         self.n_steps = diffusion.n_steps
         self.beta_schedule = diffusion.beta_schedule
-        self.sqrt_recip = diffusion.sqrt_recip_alphas_cumprod.tolist()
-        self.sqrt_recipm1 = diffusion.sqrt_recipm1_alphas_cumprod.tolist()
         self.coef1 = diffusion.posterior_mean_coef1.tolist()
         self.coef2 = diffusion.posterior_mean_coef2.tolist()
         self.std = diffusion.posterior_std.tolist()
+        # c1_t folded into the x0 prediction (c1_t > 0 for every schedule: beta_t > 0)
+        self.scaled_recip = (diffusion.posterior_mean_coef1 * diffusion.sqrt_recip_alphas_cumprod).tolist()
+        self.scaled_recipm1 = (diffusion.posterior_mean_coef1 * diffusion.sqrt_recipm1_alphas_cumprod).tolist()
 
     def matches(self, diffusion: GaussianDiffusion) -> bool:
         return self.n_steps == diffusion.n_steps and self.beta_schedule == diffusion.beta_schedule
@@ -114,16 +115,17 @@ class ReverseStepCoefficients:
 
 def reverse_step(x_t: th.Tensor, t: int, noise_pred: th.Tensor, z: th.Tensor, coefs: ReverseStepCoefficients) -> th.Tensor:
     """
-    ``GaussianDiffusion.p_sample`` in five in-place passes:
-    ``x_{t-1} = c1_t clip(a_t x_t - b_t eps, -1, 1) + c2_t x_t + [t > 0] sigma_t z``.
+    ``GaussianDiffusion.p_sample`` in four in-place passes, with ``c1_t > 0`` moved inside the clip:
+    ``x_{t-1} = clip(c1_t a_t x_t - c1_t b_t eps, -c1_t, c1_t) + c2_t x_t + [t > 0] sigma_t z``.
 
     :param x_t: shape (N, A), float32
     :param noise_pred: eps_theta, shape (N, A), float32 or bfloat16
     :param z: shape (N, A)
     :return: x_{t-1}, shape (N, A), a new tensor
     """
-    x = th.mul(x_t, coefs.sqrt_recip[t]).sub_(noise_pred, alpha=coefs.sqrt_recipm1[t]).clamp_(-1.0, 1.0)
-    x.mul_(coefs.coef1[t]).add_(x_t, alpha=coefs.coef2[t])
+    c1 = coefs.coef1[t]
+    x = th.mul(x_t, coefs.scaled_recip[t]).sub_(noise_pred, alpha=coefs.scaled_recipm1[t]).clamp_(-c1, c1)
+    x.add_(x_t, alpha=coefs.coef2[t])
     if t > 0:
         x.add_(z, alpha=coefs.std[t])
     return x
@@ -296,20 +298,22 @@ class CandidateSampler:
         pre_buffer = self.workspace.get("pre", (n_samples, hidden_dim), dtype, device)
         act_buffer = self.workspace.get("act", (n_samples, hidden_dim), dtype, device)
         w_x_batched = w_x_t.expand(n_states, action_dim, hidden_dim)
+        sign = -1.0 if negated else 1.0
 
         x = x_last.reshape(n_samples, action_dim)
         for t in reversed(range(coefs.n_steps)):
             x_in = x if dtype == x.dtype else x.to(dtype)
-            pre = th.baddbmm(
-                cond[t].unsqueeze(1),
-                x_in.view(n_states, n_candidates, action_dim),
-                w_x_batched,
-                alpha=-1.0 if negated else 1.0,
-                out=pre_buffer.view(n_states, n_candidates, hidden_dim),
-            )
-            noise_pred = hidden_stack(
-                pre.view(n_samples, hidden_dim), layers, output, activation, negated, (pre_buffer, act_buffer), packed
-            )
+            if n_states == 1:  # acting in one environment: a plain product is cheaper than a batched one
+                pre = th.addmm(cond[t, 0], x_in, w_x_t, alpha=sign, out=pre_buffer)
+            else:
+                pre = th.baddbmm(
+                    cond[t].unsqueeze(1),
+                    x_in.view(n_states, n_candidates, action_dim),
+                    w_x_batched,
+                    alpha=sign,
+                    out=pre_buffer.view(n_states, n_candidates, hidden_dim),
+                ).view(n_samples, hidden_dim)
+            noise_pred = hidden_stack(pre, layers, output, activation, negated, (pre_buffer, act_buffer), packed)
             x = reverse_step(x, t, noise_pred, noise[t], coefs)
         return x.clamp_(-1.0, 1.0)
 
