@@ -37,3 +37,30 @@ def test_train_example(tmp_path):
     assert model.n_diffusion_steps == 5
     action, _ = model.predict(np.zeros(3, dtype=np.float32), deterministic=True)
     assert action.shape == (1,)
+
+
+def test_speed_benchmark_prints_its_table_and_floors():
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "examples" / "benchmark_speed.py"),
+            "--envs",
+            "Pendulum-v1",
+            "--repeats",
+            "1",
+            "--act-repeats",
+            "3",
+            "--threads",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 0, result.stderr
+    for row in ("| reference fp32 |", "| fast fp32 (default) |", "| fast bf16 |", "| SB3 SAC (for scale) |"):
+        assert row in result.stdout
+    floors = [line for line in result.stdout.splitlines() if line.startswith("- ")]
+    assert [line.split(":")[0] for line in floors] == ["- update, fp32", "- update, bf16", "- behaviour action (eager)"]
+    assert all("ms" in line for line in floors)
