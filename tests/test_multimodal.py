@@ -4,6 +4,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
+from stable_baselines3.common.utils import update_learning_rate
 
 import sb3_qvpo.envs  # noqa: F401  (registers the tasks)
 from sb3_qvpo import QVPO
@@ -69,3 +70,28 @@ def test_qvpo_reaches_the_optima():
     shares = mode_shares(actions, env.unwrapped.optima, RADIUS)
     # a uniform policy puts ~7% of its samples near each optimum: the policy must have concentrated on one at least
     assert n_covered(actions, env.unwrapped.optima) >= 1, f"the policy has not learned to reach the optima: {shares}"
+
+
+def test_actor_step_keeps_several_optima_when_their_weights_tie():
+    """
+    Claim (b) as far as it holds here: the diffusion actor can hold several optima at once. QVPO's actor step
+    (the Q-weighted variational loss) is fed kept candidates spread over the four optima with equal weights,
+    what it receives when the critic rates the optima exactly alike; a Gaussian policy could not cover them.
+    Online training with a learned critic does not keep them (README, Evidence: multimodality).
+    """
+    env = gym.make("sb3_qvpo/MultimodalBandit-v0")
+    optima = th.as_tensor(env.unwrapped.optima)
+    model = QVPO(
+        "DiffusionPolicy", env, n_diffusion_steps=20, actor_learning_rate=1e-3, policy_kwargs=dict(net_arch=[64, 64]), seed=0
+    )
+    model.policy.set_training_mode(True)
+    update_learning_rate(model.actor.optimizer, 1e-3)
+    generator = th.Generator().manual_seed(0)
+    n_states, n_kept = 64, 4
+    for _ in range(8000):
+        which = th.randint(0, len(optima), (n_states, n_kept), generator=generator)
+        kept = (optima[which] + 0.05 * th.randn(n_states, n_kept, 2, generator=generator)).clamp(-1.0, 1.0)
+        model._actor_step(th.zeros(n_states, 1), kept, th.ones(n_states, n_kept))
+    actions = model.actor.sample(th.zeros(1, 1), 1000)[0].numpy()
+    shares = mode_shares(actions, env.unwrapped.optima, RADIUS)
+    assert n_covered(actions, env.unwrapped.optima) >= 2, f"the actor did not keep two optima: {shares}"
