@@ -35,9 +35,10 @@ def make_problem(n_states: int, n_candidates: int, activation_fn: type[nn.Module
 
 
 @pytest.mark.parametrize("activation_fn", [nn.Mish, nn.ReLU, nn.Tanh])
-@pytest.mark.parametrize("n_states, n_candidates", [(1, 4), (3, 5), (16, 64)])
+@pytest.mark.parametrize("n_states, n_candidates", [(1, 4), (3, 5), (16, 64), (1, 1100)])
 def test_fast_sampler_matches_reference(activation_fn, n_states, n_candidates):
-    # (16, 64) with 32 hidden units crosses FUSED_MISH_MIN_NUMEL: the three-pass Mish is exercised
+    # (16, 64) and (1, 1100) with 32 hidden units cross FUSED_MISH_MIN_NUMEL: the three-pass Mish is exercised,
+    # with the batched and the one-state first-layer product
     net, diffusion, state, noise = make_problem(n_states, n_candidates, activation_fn)
     reference = sample_candidates_reference(net, diffusion, state, n_candidates, noise)
     fast = sample_candidates(net, diffusion, state, n_candidates, noise)
