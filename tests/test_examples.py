@@ -12,24 +12,20 @@ from sb3_qvpo import QVPO
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_train_example(tmp_path):
-    save_path = tmp_path / "model"
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "examples" / "train.py"),
-            "--timesteps",
-            "1100",
-            "--eval-episodes",
-            "1",
-            "--save-path",
-            str(save_path),
-        ],
+def run_example(script: str, *args: str) -> subprocess.CompletedProcess:
+    """Run ``examples/<script>`` as the README does (``PYTHONPATH=.``), one thread."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "examples" / script), *args],
         capture_output=True,
         text=True,
         timeout=600,
         env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"},
     )
+
+
+def test_train_example(tmp_path):
+    save_path = tmp_path / "model"
+    result = run_example("train.py", "--timesteps", "1100", "--eval-episodes", "1", "--save-path", str(save_path))
     assert result.returncode == 0, result.stderr
     assert "Deterministic evaluation over 1 episodes" in result.stdout
     model = QVPO.load(save_path)
@@ -40,23 +36,8 @@ def test_train_example(tmp_path):
 
 
 def test_speed_benchmark_prints_its_table_and_floors():
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "examples" / "benchmark_speed.py"),
-            "--envs",
-            "Pendulum-v1",
-            "--repeats",
-            "1",
-            "--act-repeats",
-            "3",
-            "--threads",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    result = run_example(
+        "benchmark_speed.py", "--envs", "Pendulum-v1", "--repeats", "1", "--act-repeats", "3", "--threads", "1"
     )
     assert result.returncode == 0, result.stderr
     for row in ("| reference fp32 |", "| fast fp32 (default) |", "| fast bf16 |", "| SB3 SAC (for scale) |"):
