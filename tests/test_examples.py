@@ -45,3 +45,22 @@ def test_speed_benchmark_prints_its_table_and_floors():
     floors = [line for line in result.stdout.splitlines() if line.startswith("- ")]
     assert [line.split(":")[0] for line in floors] == ["- update, fp32", "- update, bf16", "- behaviour action (eager)"]
     assert all("ms" in line for line in floors)
+
+
+def test_multimodal_example_draws_its_picture_and_prints_the_variants_table(tmp_path):
+    picture = tmp_path / "multimodal.png"
+    result = run_example("multimodal.py", "--timesteps", "1050", "--samples", "200", "--out", str(picture))
+    assert result.returncode == 0, result.stderr
+    assert picture.stat().st_size > 0
+    for name in ("QVPO, multimodal settings", "QVPO, clipped advantage, best only", "SAC (Gaussian policy)"):
+        assert f"{name}: share of samples near each optimum" in result.stdout
+
+    result = run_example(
+        "multimodal.py", "--variants", "multimodal", "best-only", "--timesteps", "1050", "--seeds", "0", "1",
+        "--samples", "200", "--jobs", "2",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(rows) == 1 + 4  # header, two variants x two seeds
+    assert rows[1].startswith("| multimodal settings | 0 | 1050 |") and rows[4].startswith("| best candidate only | 1 |")
+    assert "multimodal: optima kept per seed [" in result.stdout

@@ -4,7 +4,6 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
-from stable_baselines3.common.utils import update_learning_rate
 
 import sb3_qvpo.envs  # noqa: F401  (registers the tasks)
 from sb3_qvpo import QVPO
@@ -46,52 +45,35 @@ def test_coverage_criterion_can_fail():
     assert n_covered(model.actor.sample(th.zeros(1, 1), 1000)[0].numpy(), env.optima) == 0
 
 
-def test_qvpo_reaches_the_optima():
+def test_qvpo_keeps_several_optima_online():
     """
-    QVPO concentrates its samples on the optima. The paper's claim (b), that it keeps two or more of them, was
-    not reproduced with these small settings (README, Evidence: multimodality), so it is not asserted here.
+    The paper's claim (b) on this task: QVPO trained online, with small settings, ends with a diffusion policy
+    whose samples reach at least two of the four optima, each with a non-trivial share. The settings that do
+    this keep every candidate, weighted by its Q-value (``relu``), with a 10-step linear schedule and a constant
+    entropy coefficient of 0.1 (README, Evidence: multimodality; with the paper's clipped advantage and best
+    candidate only, one optimum wins).
     """
     env = gym.make("sb3_qvpo/MultimodalBandit-v0")
     model = QVPO(
         "DiffusionPolicy",
         env,
         learning_starts=1000,
-        batch_size=64,
-        n_diffusion_steps=5,
+        batch_size=128,
+        learning_rate=3e-3,
+        actor_learning_rate=1e-3,
+        n_diffusion_steps=10,
+        beta_schedule="linear",
         n_train_candidates=16,
+        n_kept_candidates=16,
         n_eval_candidates=16,
-        learning_rate=1e-3,
-        actor_learning_rate=3e-4,
+        weight_transform="relu",
+        ent_coef=0.1,
+        ent_coef_min=0.1,
         policy_kwargs=dict(net_arch=[64, 64]),
         seed=0,
     )
-    model.learn(3000)
+    model.learn(4000)
     actions = model.actor.sample(th.zeros(1, 1), 1000)[0].numpy()
     shares = mode_shares(actions, env.unwrapped.optima, RADIUS)
-    # a uniform policy puts ~7% of its samples near each optimum: the policy must have concentrated on one at least
-    assert n_covered(actions, env.unwrapped.optima) >= 1, f"the policy has not learned to reach the optima: {shares}"
-
-
-def test_actor_step_keeps_several_optima_when_their_weights_tie():
-    """
-    Claim (b) as far as it holds here: the diffusion actor can hold several optima at once. QVPO's actor step
-    (the Q-weighted variational loss) is fed kept candidates spread over the four optima with equal weights,
-    what it receives when the critic rates the optima exactly alike; a Gaussian policy could not cover them.
-    Online training with a learned critic does not keep them (README, Evidence: multimodality).
-    """
-    env = gym.make("sb3_qvpo/MultimodalBandit-v0")
-    optima = th.as_tensor(env.unwrapped.optima)
-    model = QVPO(
-        "DiffusionPolicy", env, n_diffusion_steps=20, actor_learning_rate=1e-3, policy_kwargs=dict(net_arch=[64, 64]), seed=0
-    )
-    model.policy.set_training_mode(True)
-    update_learning_rate(model.actor.optimizer, 1e-3)
-    generator = th.Generator().manual_seed(0)
-    n_states, n_kept = 64, 4
-    for _ in range(8000):
-        which = th.randint(0, len(optima), (n_states, n_kept), generator=generator)
-        kept = (optima[which] + 0.05 * th.randn(n_states, n_kept, 2, generator=generator)).clamp(-1.0, 1.0)
-        model._actor_step(th.zeros(n_states, 1), kept, th.ones(n_states, n_kept))
-    actions = model.actor.sample(th.zeros(1, 1), 1000)[0].numpy()
-    shares = mode_shares(actions, env.unwrapped.optima, RADIUS)
-    assert n_covered(actions, env.unwrapped.optima) >= 2, f"the actor did not keep two optima: {shares}"
+    # a uniform policy puts ~7% of its samples near each optimum, a policy on one optimum covers one
+    assert n_covered(actions, env.unwrapped.optima) >= 2, f"QVPO did not keep two optima: {shares}"
