@@ -56,7 +56,8 @@ MULTIMODAL_SETTINGS = dict(
     ent_coef_min=0.1,
     policy_kwargs=dict(net_arch=[64, 64]),
 )
-# Each variant puts back one or two of the paper's MuJoCo choices (QVPO's defaults), all else as above:
+# Besides the settings themselves, each variant puts back one or two of the paper's MuJoCo choices (QVPO's
+# defaults), all else as above:
 # name -> (description, constructor arguments).
 VARIANTS: dict[str, tuple[str, dict]] = {
     "multimodal": ("multimodal settings", {}),
@@ -110,19 +111,16 @@ def variants_table(variants: list[str], timesteps: int, seeds: list[int], n_samp
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {run: pool.submit(shares_after_training, *run, timesteps, n_samples) for run in runs}
         results = {run: future.result() for run, future in futures.items()}
-    shares = {run: result[0] for run, result in results.items()}
+    kept = {run: int((shares >= MIN_SHARE).sum()) for run, (shares, _) in results.items()}
     lines = [
         f"| QVPO setting | seed | steps | share near each optimum | optima kept (>= {MIN_SHARE:.0%}) |",
         "|---|---|---|---|---|",
     ]
-    for variant, seed in runs:
-        row = shares[variant, seed]
-        kept = int((row >= MIN_SHARE).sum())
-        row_text = " / ".join(f"{share:.2f}" for share in row)
-        lines.append(f"| {VARIANTS[variant][0]} | {seed} | {results[variant, seed][1]} | {row_text} | {kept} |")
+    for (variant, seed), (shares, steps) in results.items():
+        row_text = " / ".join(f"{share:.2f}" for share in shares)
+        lines.append(f"| {VARIANTS[variant][0]} | {seed} | {steps} | {row_text} | {kept[variant, seed]} |")
     for variant in variants:
-        kept = [int((shares[variant, seed] >= MIN_SHARE).sum()) for seed in seeds]
-        print(f"{variant}: optima kept per seed {kept}")
+        print(f"{variant}: optima kept per seed {[kept[variant, seed] for seed in seeds]}")
     return "\n".join(lines)
 
 
