@@ -8,7 +8,11 @@ with open(os.path.join("sb3_qvpo", "version.py")) as file_handler:
 with open("README.md", encoding="utf-8") as file_handler:
     long_description = file_handler.read()
 
+# What SB3's own "extra" adds that QVPO uses: learn(progress_bar=True) and tensorboard_log=...
+EXTRA_REQUIRES = ["tqdm", "rich", "tensorboard"]
+
 ZOO_REQUIRES = [
+    *EXTRA_REQUIRES,
     "rl_zoo3>=2.9.2,<3.0",
     "optuna>=3.0",
     "pyyaml",
@@ -41,6 +45,8 @@ setup(
         "numpy",
     ],
     extras_require={
+        # progress bar and TensorBoard logging (the README's first command installs it)
+        "extra": EXTRA_REQUIRES,
         "mujoco": ["gymnasium[mujoco]>=1.0"],
         "box2d": ["gymnasium[box2d]>=1.0"],
         # rl-zoo3 integration (python -m sb3_qvpo.zoo / qvpo-zoo) and tuning on PostgreSQL
@@ -54,10 +60,6 @@ setup(
             "pytest-xdist",
             "ruff",
             "mypy",
-            "tqdm",
-            "rich",
-            "tensorboard",
-            "pandas",
         ],
     },
     entry_points={"console_scripts": ["qvpo-zoo=sb3_qvpo.zoo.__main__:main"]},

@@ -2,9 +2,12 @@
 Compare QVPO with Stable-Baselines3 / sb3-contrib algorithms on the same tasks, seeds and step budget.
 
 Every (algo, env, seed) run is a separate process (up to --jobs at a time) that evaluates its deterministic
-policy every budget / --n-evals steps through SB3's EvalCallback and appends each evaluation to
-OUT/runs/<algo>__<env>__<seed>/evals.csv at once. A finished run leaves done.json beside it; running the
-same command again skips finished runs and restarts unfinished ones from scratch. At the end it writes:
+policy every budget / --n-evals steps through SB3's EvalCallback (the evaluation env seeded by the step) and
+appends each evaluation to OUT/runs/<algo>__<env>__<seed>/evals.csv at once. Every --checkpoint-freq steps a run
+saves a checkpoint (model with optimizers and targets, replay buffer, elapsed time, evaluations so far),
+atomically. A finished run leaves done.json beside it. Running the same command again skips finished runs,
+resumes interrupted ones from their last checkpoint (the steps after it are trained and evaluated again) and
+starts the others from scratch. At the end it writes:
 
     OUT/results.csv           algo, env, seed, step, mean_return, std_return, wall_s (one row per evaluation)
     OUT/curves_<env>.png      return vs environment steps and vs training wall time (mean over seeds, min-max band)
@@ -24,10 +27,12 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import gymnasium as gym
-from train import CPU_SETTINGS  # examples/train.py, beside this script
+
+from sb3_qvpo.presets import cpu_preset
 
 # Algorithms by name: module and class, imported only by the process that runs them.
 ALGOS = {
@@ -41,11 +46,10 @@ ALGOS = {
     "crossq": ("sb3_contrib", "CrossQ"),
 }
 
-# QVPO settings. "cpu": the CPU-sized settings of examples/train.py (5 denoising steps instead of 20,
-# 16 train and eval candidates instead of 64 and 32, 2 x 64 networks instead of 3 x 256, batch 128,
-# 1000 random steps); "paper": QVPO's defaults, the paper's MuJoCo settings; "quick": for --quick.
+# QVPO settings. "cpu": the CPU preset (sb3_qvpo.presets.CPU_PRESET, also used by examples/train.py);
+# "paper": QVPO's defaults, the paper's MuJoCo settings; "quick": for --quick.
 QVPO_SETTINGS: dict[str, dict] = {
-    "cpu": CPU_SETTINGS,
+    "cpu": cpu_preset(),
     "paper": {},
     "quick": dict(
         learning_starts=200,
@@ -72,8 +76,9 @@ FULL = dict(
 )
 
 
-def run_key(algo: str, env_id: str, seed: int) -> str:
-    return f"{algo}__{env_id.replace('/', '_')}__{seed}"
+def run_key(spec: dict) -> str:
+    """The run's folder name; ``label`` names the algorithm in every output (the algorithm's name by default)."""
+    return f"{spec['label']}__{spec['env'].replace('/', '_')}__{spec['seed']}"
 
 
 def register_package_envs() -> None:
@@ -85,26 +90,83 @@ def register_package_envs() -> None:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def make_model(spec: dict):
+def algo_class_of(spec: dict):
     import importlib
 
+    module_name, class_name = ALGOS[spec["algo"]]
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def make_model(spec: dict, env: gym.Env):
     import numpy as np
 
-    module_name, class_name = ALGOS[spec["algo"]]
-    algo_class = getattr(importlib.import_module(module_name), class_name)
     kwargs = dict(QVPO_SETTINGS[spec["qvpo_settings"]]) if spec["algo"] == "qvpo" else {}
-    env = gym.make(spec["env"])
     if spec["algo"] in NOISY_ALGOS:
         from stable_baselines3.common.noise import NormalActionNoise
 
         n_actions = env.action_space.shape[0]
         kwargs["action_noise"] = NormalActionNoise(np.zeros(n_actions), 0.1 * np.ones(n_actions))
     kwargs.update(spec["algo_kwargs"])
-    return algo_class("MlpPolicy", env, seed=spec["seed"], device=spec["device"], **kwargs)
+    return algo_class_of(spec)("MlpPolicy", env, seed=spec["seed"], device=spec["device"], **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Checkpoints: the model (with optimizers and targets), its replay buffer, and the run's clock, written so that
+# a kill at any moment leaves the previous checkpoint intact (each file is written under a temporary name and
+# renamed; checkpoint.json, renamed last, names the files of the complete checkpoint).
+# ---------------------------------------------------------------------------------------------------------
+
+CHECKPOINT = "checkpoint.json"
+CSV_HEADER = "algo,env,seed,step,mean_return,std_return,wall_s"
+
+
+def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    """``write(temporary path)``, then rename it to ``path`` (atomic on POSIX and Windows)."""
+    temporary = path.with_name(f".tmp_{path.name}")
+    write(temporary)
+    os.replace(temporary, path)
+
+
+def read_checkpoint(run_dir: Path) -> dict | None:
+    path = run_dir / CHECKPOINT
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def save_checkpoint(run_dir: Path, model, elapsed_s: float, eval_s: float, resumed_from: list[int]) -> None:
+    step = model.num_timesteps
+    files = dict(model=f"checkpoint_{step}.zip", buffer=f"checkpoint_{step}_buffer.pkl")
+    write_atomically(run_dir / files["model"], model.save)
+    write_atomically(run_dir / files["buffer"], model.save_replay_buffer)
+    previous = read_checkpoint(run_dir)
+    state = dict(step=step, **files, elapsed_s=round(elapsed_s, 3), eval_s=round(eval_s, 3), resumed_from=resumed_from)
+    write_atomically(run_dir / CHECKPOINT, lambda path: path.write_text(json.dumps(state, indent=2)))
+    if previous is not None and previous["step"] != step:
+        for name in (previous["model"], previous["buffer"]):
+            (run_dir / name).unlink(missing_ok=True)
+
+
+def evaluations_up_to(csv_path: Path, step: int) -> list[str]:
+    """The complete evaluation rows of csv_path at or before `step` (a row cut by a kill is dropped)."""
+    if not csv_path.exists():
+        return []
+    rows = []
+    for row in csv_path.read_text().splitlines()[1:]:
+        fields = row.split(",")
+        if len(fields) == len(CSV_HEADER.split(",")) and fields[3].isdigit() and int(fields[3]) <= step:
+            rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------------------
+# One run, in its own process
+# ---------------------------------------------------------------------------------------------------------
 
 
 def run_one(run_dir: Path) -> None:
-    """Train one (algo, env, seed) as described by run_dir/spec.json, appending evaluations to evals.csv."""
+    """
+    Train one (algo, env, seed) as described by run_dir/spec.json, appending evaluations to evals.csv and
+    checkpointing every spec["checkpoint_freq"] steps; resume from run_dir/checkpoint.json if there is one.
+    """
     import numpy as np
     import torch as th
     from stable_baselines3.common.callbacks import EvalCallback
@@ -113,31 +175,57 @@ def run_one(run_dir: Path) -> None:
     spec = json.loads((run_dir / "spec.json").read_text())
     th.set_num_threads(spec["threads"])
     register_package_envs()
-    model = make_model(spec)
-    eval_env = make_vec_env(spec["env"], n_envs=1, seed=spec["seed"] + 10_000)
-    csv_file = open(run_dir / "evals.csv", "w")
-    csv_file.write("algo,env,seed,step,mean_return,std_return,wall_s\n")
-    csv_file.flush()
+    env = gym.make(spec["env"])
+    checkpoint = read_checkpoint(run_dir)
+    if checkpoint is None:
+        model = make_model(spec, env)
+        rows, elapsed_before, eval_before, resumed_from = [], 0.0, 0.0, []
+    else:
+        model = algo_class_of(spec).load(run_dir / checkpoint["model"], env=env, device=spec["device"])
+        model.load_replay_buffer(run_dir / checkpoint["buffer"])
+        model.set_random_seed(spec["seed"] + model.num_timesteps)
+        # the episode in progress at the checkpoint is not part of the saved state: start a new one
+        model._last_obs = None
+        rows = evaluations_up_to(run_dir / "evals.csv", checkpoint["step"])
+        elapsed_before, eval_before = checkpoint["elapsed_s"], checkpoint["eval_s"]
+        resumed_from = [*checkpoint["resumed_from"], checkpoint["step"]]
+        print(f"Resuming from the checkpoint at step {checkpoint['step']}", flush=True)
+    write_atomically(run_dir / "evals.csv", lambda path: path.write_text("\n".join([CSV_HEADER, *rows]) + "\n"))
+    csv_file = open(run_dir / "evals.csv", "a")
+    eval_env = make_vec_env(spec["env"], n_envs=1)
 
     class CsvEvalCallback(EvalCallback):
-        """EvalCallback that appends every evaluation to the CSV, with the wall time spent outside evaluations."""
+        """
+        Evaluates every eval_freq environment steps (counted from the run's start, across resumptions) with
+        the evaluation env seeded by the step, appends each evaluation to the CSV with the training time spent
+        outside evaluations, and checkpoints every checkpoint_freq steps.
+        """
 
         def _on_training_start(self) -> None:
             super()._on_training_start()
-            self.start_time = time.perf_counter()
-            self.eval_time = 0.0
+            self.n_calls = self.model.num_timesteps  # one environment: n_calls counts environment steps
+            self.segment_start = time.perf_counter()
+            self.eval_time = eval_before
+
+        def elapsed(self) -> float:
+            return elapsed_before + time.perf_counter() - self.segment_start
 
         def _on_step(self) -> bool:
-            if not (self.eval_freq > 0 and self.n_calls % self.eval_freq == 0):
-                return super()._on_step()
-            wall_s = time.perf_counter() - self.start_time - self.eval_time
-            eval_start = time.perf_counter()
-            continue_training = super()._on_step()
-            self.eval_time += time.perf_counter() - eval_start
-            returns = np.asarray(self.evaluations_results[-1])
-            row = [spec["algo"], spec["env"], spec["seed"], self.num_timesteps]
-            csv_file.write(",".join(map(str, [*row, f"{returns.mean():.4f}", f"{returns.std():.4f}", f"{wall_s:.2f}"])) + "\n")
-            csv_file.flush()
+            continue_training = True
+            if self.eval_freq > 0 and self.n_calls % self.eval_freq == 0:
+                wall_s = self.elapsed() - self.eval_time
+                eval_start = time.perf_counter()
+                self.eval_env.seed(spec["seed"] + 10_000 + self.num_timesteps)
+                continue_training = super()._on_step()
+                self.eval_time += time.perf_counter() - eval_start
+                returns = np.asarray(self.evaluations_results[-1])
+                row = [spec["label"], spec["env"], spec["seed"], self.num_timesteps]
+                row += [f"{returns.mean():.4f}", f"{returns.std():.4f}", f"{wall_s:.2f}"]
+                csv_file.write(",".join(map(str, row)) + "\n")
+                csv_file.flush()
+            every = spec["checkpoint_freq"]
+            if every > 0 and self.num_timesteps % every == 0 and self.num_timesteps < spec["timesteps"]:
+                save_checkpoint(run_dir, self.model, self.elapsed(), self.eval_time, resumed_from)
             return continue_training
 
     callback = CsvEvalCallback(
@@ -145,14 +233,22 @@ def run_one(run_dir: Path) -> None:
         eval_freq=spec["eval_freq"],
         n_eval_episodes=spec["eval_episodes"],
         deterministic=True,
-        log_path=str(run_dir),
+        log_path=str(run_dir),  # EvalCallback keeps each evaluation's returns only when it logs them (evaluations.npz)
         verbose=0,
     )
-    start = time.perf_counter()
-    model.learn(spec["timesteps"], callback=callback)
+    model.learn(spec["timesteps"] - model.num_timesteps, callback=callback, reset_num_timesteps=checkpoint is None)
     csv_file.close()
-    done = dict(spec=spec, total_wall_s=round(time.perf_counter() - start, 2), eval_wall_s=round(callback.eval_time, 2))
-    (run_dir / "done.json").write_text(json.dumps(done, indent=2))
+    done = dict(
+        spec=spec,
+        num_timesteps=model.num_timesteps,
+        resumed_from=resumed_from,
+        total_wall_s=round(callback.elapsed(), 2),
+        eval_wall_s=round(callback.eval_time, 2),
+    )
+    write_atomically(run_dir / "done.json", lambda path: path.write_text(json.dumps(done, indent=2)))
+    if checkpoint := read_checkpoint(run_dir):
+        for name in (checkpoint["model"], checkpoint["buffer"], CHECKPOINT):
+            (run_dir / name).unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -200,6 +296,7 @@ def plan_runs(args: argparse.Namespace) -> list[dict]:
                 specs.append(
                     dict(
                         algo=algo,
+                        label=algo,
                         env=env_id,
                         seed=seed,
                         timesteps=budgets[env_id],
@@ -209,9 +306,26 @@ def plan_runs(args: argparse.Namespace) -> list[dict]:
                         algo_kwargs=args.algo_kwargs.get(algo, {}),
                         device=args.device,
                         threads=args.threads,
+                        checkpoint_freq=args.checkpoint_freq,
                     )
                 )
     return specs
+
+
+# settings that do not change what a run measures
+RUNNER_SETTINGS = ("device", "threads", "checkpoint_freq")
+
+
+def settings_that_differ(old_spec: dict, spec: dict) -> set[str]:
+    return {key for key in spec if key not in RUNNER_SETTINGS and old_spec.get(key) != spec[key]}
+
+
+def resumable_step(run_dir: Path, spec: dict) -> int | None:
+    """The step of the run's checkpoint, if it has one taken with the same settings."""
+    checkpoint, spec_path = read_checkpoint(run_dir), run_dir / "spec.json"
+    if checkpoint is None or not spec_path.exists() or settings_that_differ(json.loads(spec_path.read_text()), spec):
+        return None
+    return checkpoint["step"]
 
 
 def is_finished(run_dir: Path, spec: dict) -> bool:
@@ -220,8 +334,7 @@ def is_finished(run_dir: Path, spec: dict) -> bool:
     if not done_path.exists():
         return False
     done_spec = json.loads(done_path.read_text())["spec"]
-    # the device and thread count do not change what a run measures
-    differs = {k for k in spec if k not in ("device", "threads") and done_spec.get(k) != spec[k]}
+    differs = settings_that_differ(done_spec, spec)
     if differs:
         raise SystemExit(
             f"error: {run_dir} finished with other settings ({', '.join(sorted(differs))} differ); "
@@ -245,7 +358,7 @@ def run_comparison(specs: list[dict], out: Path, jobs: int) -> list[str]:
     """Run every unfinished spec, at most `jobs` at a time; return the keys of failed runs."""
     runs_dir = out / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
-    todo = [spec for spec in specs if not is_finished(runs_dir / run_key(spec["algo"], spec["env"], spec["seed"]), spec)]
+    todo = [spec for spec in specs if not is_finished(runs_dir / run_key(spec), spec)]
     progress = Progress(len(specs), len(specs) - len(todo))
     progress.line(f"{len(specs)} runs, {len(specs) - len(todo)} finished earlier, {len(todo)} to run, {jobs} at a time")
     running: dict[str, tuple[subprocess.Popen, dict, int]] = {}
@@ -256,21 +369,27 @@ def run_comparison(specs: list[dict], out: Path, jobs: int) -> list[str]:
         while todo or running:
             while todo and len(running) < jobs:
                 spec = todo.pop(0)
-                key = run_key(spec["algo"], spec["env"], spec["seed"])
+                key = run_key(spec)
                 run_dir = runs_dir / key
-                shutil.rmtree(run_dir, ignore_errors=True)  # an unfinished run starts again from scratch
-                run_dir.mkdir()
+                step = resumable_step(run_dir, spec)
+                if step is None:  # an unfinished run without a checkpoint starts again from scratch
+                    shutil.rmtree(run_dir, ignore_errors=True)
+                    run_dir.mkdir()
                 (run_dir / "spec.json").write_text(json.dumps(spec, indent=2))
-                with open(run_dir / "log.txt", "w") as log:
+                with open(run_dir / "log.txt", "a") as log:
                     cmd = [sys.executable, str(Path(__file__).resolve()), "--run-one", str(run_dir)]
                     process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-                running[key] = (process, spec, 0)
-                progress.line(f"start {key} ({spec['timesteps']} steps)")
+                n_seen = len(evaluations_up_to(run_dir / "evals.csv", step)) if step is not None else 0
+                running[key] = (process, spec, n_seen)
+                if step is None:
+                    progress.line(f"start {key} ({spec['timesteps']} steps)")
+                else:
+                    progress.line(f"resume {key} from step {step} ({spec['timesteps']} steps)")
             time.sleep(1.0)
             for key, (process, spec, n_seen) in list(running.items()):
                 csv_path = runs_dir / key / "evals.csv"
-                rows = csv_path.read_text().splitlines()[1:] if csv_path.exists() else []
-                for row in rows[n_seen:]:
+                rows = evaluations_up_to(csv_path, spec["timesteps"])
+                for row in rows[min(n_seen, len(rows)) :]:
                     step, mean_return, std_return, wall_s = row.split(",")[3:]
                     progress.line(
                         f"{key}: step {step}/{spec['timesteps']}, return {float(mean_return):.1f} "
@@ -313,6 +432,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="runs at a time (default: the core count)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run (default: 1)")
     parser.add_argument("--device", default="auto", help="torch device of every run (default: auto)")
+    parser.add_argument(
+        "--checkpoint-freq",
+        type=int,
+        default=10_000,
+        help="steps between checkpoints of a run, from which a killed run resumes (0: none; default: 10000)",
+    )
     parser.add_argument("--out", default=None, help="output folder (default: compare_results, or compare_quick)")
     parser.add_argument("--fresh", action="store_true", help="discard the output folder's earlier runs")
     parser.add_argument("--quick", action="store_true", help="a tiny comparison that finishes in about a minute")
@@ -343,6 +468,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in ("n_evals", "eval_episodes", "jobs", "threads"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
+    if args.checkpoint_freq < 0:
+        parser.error("--checkpoint-freq must be 0 (no checkpoints) or positive")
     return args
 
 

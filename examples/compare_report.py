@@ -25,7 +25,7 @@ def load_results(out: Path, specs: list[dict]) -> pd.DataFrame:
     """The evaluations of the finished runs among `specs`, one row per evaluation."""
     frames = []
     for spec in specs:
-        run_dir = out / "runs" / f"{spec['algo']}__{spec['env'].replace('/', '_')}__{spec['seed']}"
+        run_dir = out / "runs" / f"{spec['label']}__{spec['env'].replace('/', '_')}__{spec['seed']}"
         if (run_dir / "done.json").exists():
             frames.append(pd.read_csv(run_dir / "evals.csv"))
     if not frames:
@@ -127,7 +127,7 @@ def plot_curves(results: pd.DataFrame, env_id: str, path: Path, algos: list[str]
 def write_report(out: Path, specs: list[dict]) -> list[Path]:
     """Combined CSV, one PNG per env and the markdown table of the finished runs among `specs`."""
     results = load_results(out, specs)
-    algos = list(dict.fromkeys(spec["algo"] for spec in specs))
+    algos = list(dict.fromkeys(spec["label"] for spec in specs))
     csv_path = out / "results.csv"
     results.to_csv(csv_path, index=False)
     written = [csv_path]

@@ -2,8 +2,10 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -69,3 +71,40 @@ def test_unknown_algo_and_env_are_named(tmp_path):
     result = run_compare("--quick", "--out", str(tmp_path), "--timesteps", "600", "Hopper-v5=100")
     assert result.returncode != 0 and "'Hopper-v5', which is not among --envs" in result.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_killed_run_resumes_from_its_checkpoint(tmp_path):
+    """SIGKILL mid-run, the same command again: it goes on from the checkpoint, every evaluation exactly once."""
+    out = tmp_path / "resume"
+    args = ["--quick", "--algos", "qvpo", "--out", str(out), "--timesteps", "3000", "--n-evals", "15"]
+    args += ["--checkpoint-freq", "600"]
+    run_dir = out / "runs" / "qvpo__Pendulum-v1__0"
+    process = subprocess.Popen(
+        [sys.executable, str(COMPARE), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"},
+        start_new_session=True,  # its own process group: the kill takes the run's process too
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not (run_dir / "checkpoint.json").exists():
+            assert process.poll() is None and time.monotonic() < deadline, "no checkpoint was written"
+            time.sleep(0.05)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    killed_at = json.loads((run_dir / "checkpoint.json").read_text())["step"]
+    assert 600 <= killed_at < 3000 and killed_at % 600 == 0
+    assert not (run_dir / "done.json").exists()
+
+    result = run_compare(*args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"resume qvpo__Pendulum-v1__0 from step {killed_at} (3000 steps)" in result.stdout
+    evals = pd.read_csv(run_dir / "evals.csv")
+    assert list(evals["step"]) == list(range(200, 3001, 200))  # none repeated, none lost
+    assert evals["wall_s"].is_monotonic_increasing
+    done = json.loads((run_dir / "done.json").read_text())
+    assert done["num_timesteps"] == 3000 and done["resumed_from"] == [killed_at]
+    assert not list(run_dir.glob("checkpoint*")) and not list(run_dir.glob(".tmp_*"))
+    assert "Resuming from the checkpoint at step" in (run_dir / "log.txt").read_text()

@@ -1,6 +1,7 @@
 """The README's main job runs end to end (with a tiny budget)."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -8,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from sb3_qvpo import QVPO
+from sb3_qvpo.presets import CPU_PRESET
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,15 +26,30 @@ def run_example(script: str, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_train_example(tmp_path):
-    save_path = tmp_path / "model"
-    result = run_example("train.py", "--timesteps", "1100", "--eval-episodes", "1", "--save-path", str(save_path))
+    """The README's main job: the CPU preset, the model saved in the working directory, the evaluation last."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "train.py"), "--timesteps", "1100", "--eval-episodes", "2"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert result.returncode == 0, result.stderr
-    assert "Deterministic evaluation over 1 episodes" in result.stdout
-    model = QVPO.load(save_path)
-    assert model.num_timesteps == 1100 and model._n_updates == 100
-    assert model.n_diffusion_steps == 5
+    last_line = result.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"Deterministic evaluation over 2 episodes: -?\d+\.\d \+/- \d+\.\d", last_line), last_line
+    model = QVPO.load(tmp_path / "qvpo_Pendulum-v1.zip")
+    assert model.num_timesteps == 1100 and model._n_updates == 1100 - CPU_PRESET["learning_starts"]
+    assert model.n_diffusion_steps == CPU_PRESET["n_diffusion_steps"]
+    assert model.n_train_candidates == CPU_PRESET["n_train_candidates"]
+    assert model.policy.net_arch == CPU_PRESET["policy_kwargs"]["net_arch"]
     action, _ = model.predict(np.zeros(3, dtype=np.float32), deterministic=True)
     assert action.shape == (1,)
+
+
+def test_train_example_refuses_bad_numbers(tmp_path):
+    result = run_example("train.py", "--threads", "0")
+    assert result.returncode != 0 and "must be positive" in result.stderr
 
 
 def test_speed_benchmark_prints_its_table_and_floors():
@@ -64,3 +81,21 @@ def test_multimodal_example_draws_its_picture_and_prints_the_variants_table(tmp_
     assert len(rows) == 1 + 4  # header, two variants x two seeds
     assert rows[1].startswith("| multimodal settings | 0 | 1050 |") and rows[4].startswith("| best candidate only | 1 |")
     assert "multimodal: optima kept per seed [" in result.stdout
+
+
+def test_threads_benchmark_prints_its_table():
+    result = run_example("benchmark_threads.py", "--settings", "cpu", "--threads", "1", "--load", "idle", "--chunks", "1")
+    assert result.returncode == 0, result.stderr
+    assert "CPU: " in result.stdout
+    row = [line for line in result.stdout.splitlines() if line.startswith("| cpu | Pendulum-v1 | idle |")]
+    assert len(row) == 1 and float(row[0].split("|")[4]) > 0
+
+
+def test_preset_sweep_writes_its_table(tmp_path):
+    out = tmp_path / "sweep"
+    args = ["--variants", "2x64-T5-N16", "--seeds", "0", "--timesteps", "1050", "--n-evals", "1", "--eval-episodes", "1"]
+    result = run_example("preset_sweep.py", *args, "--out", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    table = (out / "table.md").read_text()
+    for env_id in ("Pendulum-v1", "InvertedPendulum-v5"):
+        assert f"| {env_id} | qvpo-2x64-T5-N16 | 1 | 1050 |" in table

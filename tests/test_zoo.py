@@ -57,6 +57,17 @@ def test_train_continue_enjoy_record_plot(tmp_path: Path):
     assert (tmp_path / "results.pkl").is_file()
 
 
+def test_short_run_evaluates_without_eval_freq(tmp_path: Path):
+    """rl-zoo3's --eval-freq default (25,000) exceeds a short run: it still evaluates, so --load-best works."""
+    conf = write_tiny_conf(tmp_path / "tiny.yml", n_timesteps=300)
+    result = run_zoo("train", "--env", ENV_ID, "-conf", str(conf), "-f", "logs", "--num-threads", "1", cwd=tmp_path)
+    assert "--eval-freq 25000 exceeds the run's 300 steps: evaluating every 30 steps instead" in result.stdout
+    run_dir = tmp_path / "logs" / "qvpo" / f"{ENV_ID}_1"
+    assert list(np.load(run_dir / "evaluations.npz")["timesteps"]) == list(range(30, 301, 30))
+    result = run_zoo("enjoy", "--env", ENV_ID, "-f", "logs", "--load-best", "--no-render", "-n", "210", cwd=tmp_path)
+    assert "best_model.zip" in result.stdout and "Episode Reward" in result.stdout
+
+
 def test_n_envs_subproc(tmp_path: Path):
     conf = write_tiny_conf(tmp_path / "tiny.yml", n_timesteps=200)
     run_zoo(

@@ -56,8 +56,13 @@ class QVPOExperimentManager(ExperimentManager):
     - ``--storage URL --study-name NAME`` without ``-optimize`` trains the hyperparameters of the
       study's best trial, or of ``--trial-id N`` (also N = 0, which rl-zoo3 skips), on top of the file's;
     - sampled and stored ``policy_kwargs`` merged into the file's instead of replacing them;
-    - ``actor_learning_rate: lin_<value>`` read as a linear schedule, like ``learning_rate``.
+    - ``actor_learning_rate: lin_<value>`` read as a linear schedule, like ``learning_rate``;
+    - a run shorter than ``--eval-freq`` (rl-zoo3's default is 25,000 steps) still evaluates:
+      10 times, evenly spaced, so that ``best_model.zip`` exists for ``enjoy --load-best``.
     """
+
+    # evaluations of a run shorter than --eval-freq
+    N_SHORT_RUN_EVALUATIONS = 10
 
     def read_hyperparameters(self) -> tuple[dict[str, Any], dict[str, Any]]:
         if self.algo != ALGO_NAME:
@@ -111,6 +116,16 @@ class QVPOExperimentManager(ExperimentManager):
             _schedule, initial_value = actor_learning_rate.split("_")
             hyperparams["actor_learning_rate"] = SimpleLinearSchedule(float(initial_value))
         return hyperparams
+
+    def create_callbacks(self) -> None:
+        if self.algo == ALGO_NAME and 0 < self.n_timesteps < self.eval_freq:
+            eval_freq = max(self.n_timesteps // self.N_SHORT_RUN_EVALUATIONS, 1)
+            print(
+                f"--eval-freq {self.eval_freq} exceeds the run's {self.n_timesteps} steps: "
+                f"evaluating every {eval_freq} steps instead"
+            )
+            self.eval_freq = eval_freq
+        super().create_callbacks()
 
     def hyperparameters_optimization(self) -> None:
         if self.algo != ALGO_NAME:
