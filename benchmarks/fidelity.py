@@ -1,0 +1,329 @@
+"""
+Fidelity against the authors' published QVPO code (https://github.com/wadx2019/qvpo): their agent and this
+package at identical settings, driven by one gymnasium loop, plus a forward-equivalence check.
+
+    git clone https://github.com/wadx2019/qvpo /tmp/qvpo-authors
+    PYTHONPATH=. python benchmarks/fidelity.py --authors-code /tmp/qvpo-authors \\
+        --envs Pendulum-v1=10000 InvertedPendulum-v5=16000 --seeds 0 1 --out fidelity
+
+The authors' code is imported from the folder you pass, at run time; nothing of it is part of this package.
+Their networks have three hidden layers whose width is a constructor argument the agent never passes (256);
+this script passes --width through those arguments.
+
+The loop (the same for both agents): 1,000 uniformly random steps (--learning-starts), then one behaviour action
+and one update per environment step; a transition is terminal only when the environment *terminated* (a time
+limit bootstraps); the entropy coefficient decays as in the authors' main.py; every --eval-freq steps, the
+deterministic policy is evaluated on --eval-episodes episodes whose initial states are the same for both
+agents. CPU time per update is ``time.process_time`` around the update (one torch thread).
+
+Known differences, left as they are: the authors initialise every linear layer with a normal of standard
+deviation 1 / (2 sqrt(fan_in)) and zero biases (their truncation loop never changes a value), this package
+with PyTorch's default; their evaluation draws fresh noise at every call, this package's a fixed, seeded one.
+
+Writes OUT/evals.csv (impl, env, seed, step, mean_return, std_return), OUT/table.md and prints both tables.
+"""
+
+import argparse
+import functools
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import gymnasium as gym
+import numpy as np
+import torch as th
+from stable_baselines3.common.logger import Logger
+
+from sb3_qvpo import QVPO
+
+IMPLS = ("authors", "sb3_qvpo")
+
+
+def load_authors_code(path: Path) -> SimpleNamespace:
+    """Import the authors' agent package from a clone of their repository."""
+    if not (path / "agent" / "qvpo.py").is_file():
+        raise SystemExit(f"error: {path} is not a clone of github.com/wadx2019/qvpo (no agent/qvpo.py)")
+    sys.path.insert(0, str(path.resolve()))
+    import agent.diffusion
+    import agent.model
+    import agent.qvpo
+    import agent.replay_memory
+
+    return SimpleNamespace(diffusion=agent.diffusion, model=agent.model, qvpo=agent.qvpo, memory=agent.replay_memory)
+
+
+def authors_args(settings: dict) -> SimpleNamespace:
+    """The authors' command-line arguments for the paper's QVPO (main.py --weighted --aug) at these settings."""
+    return SimpleNamespace(
+        policy_type="Diffusion",
+        noise_ratio=1.0,
+        beta_schedule="cosine",
+        n_timesteps=settings["n_diffusion_steps"],
+        behavior_sample=4,
+        target_sample=4,
+        eval_sample=settings["n_eval_candidates"],
+        deterministic=False,
+        beta=1.0,
+        alpha_mean=0.001,
+        alpha_std=0.001,
+        chosen=1,
+        q_neg=0.0,
+        weighted=True,
+        aug=True,
+        train_sample=settings["n_train_candidates"],
+        q_transform="qadv",
+        gradient=False,
+        policy_freq=1,
+        cut=1.0,
+        epsilon=0.0,
+        entropy_alpha=0.02,
+        diffusion_lr=1e-4,
+        critic_lr=3e-4,
+        action_lr=0.03,
+        action_gradient_steps=20,
+        ratio=0.1,
+        ac_grad_norm=2.0,
+        tau=0.005,
+        update_actor_target_every=1,
+    )
+
+
+def make_authors_agent(code: SimpleNamespace, env: gym.Env, settings: dict, capacity: int):
+    width = settings["width"]
+    # the width is an argument of their network classes that their agent leaves at 256
+    code.diffusion.Model = functools.partial(code.model.Model, hidden_size=width)
+    code.qvpo.Critic = functools.partial(code.model.Critic, hidden_dim=width)
+    state_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    memory = code.memory.ReplayMemory(state_dim, action_dim, capacity, "cpu")
+    diffusion_memory = code.memory.DiffusionMemory(state_dim, action_dim, 1, "cpu")
+    return code.qvpo.QVPO(authors_args(settings), state_dim, env.action_space, memory, diffusion_memory, "cpu")
+
+
+def make_our_model(env: gym.Env, settings: dict, seed: int, capacity: int) -> QVPO:
+    model = QVPO(
+        "MlpPolicy",
+        env,
+        buffer_size=capacity,
+        learning_starts=settings["learning_starts"],
+        batch_size=settings["batch_size"],
+        n_diffusion_steps=settings["n_diffusion_steps"],
+        n_train_candidates=settings["n_train_candidates"],
+        n_eval_candidates=settings["n_eval_candidates"],
+        policy_kwargs=dict(net_arch=[settings["width"]] * 3),
+        seed=seed,
+        device="cpu",
+    )
+    model.set_logger(Logger(folder=None, output_formats=[]))
+    return model
+
+
+class AuthorsAgent:
+    """The loop's interface over the authors' agent."""
+
+    def __init__(self, code: SimpleNamespace, env: gym.Env, settings: dict, capacity: int, total_steps: int):
+        self.agent = make_authors_agent(code, env, settings, capacity)
+        self.gamma, self.batch_size, self.total_steps = 0.99, settings["batch_size"], total_steps
+
+    def act(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
+        return self.agent.sample_action(obs, eval=deterministic)
+
+    def store(self, obs, action, reward, next_obs, terminated: bool) -> None:
+        self.agent.append_memory(obs, action, reward, next_obs, 0.0 if terminated else self.gamma)
+
+    def update(self, step: int) -> None:
+        self.agent.train(step, 1, batch_size=self.batch_size)
+        alpha = 0.02  # their main.py, after every update
+        self.agent.entropy_alpha = min(alpha, max(0.002, alpha - step / self.total_steps * alpha))
+
+
+class OurAgent:
+    """The loop's interface over sb3_qvpo's QVPO, bypassing learn() so that both agents share the loop."""
+
+    def __init__(self, env: gym.Env, settings: dict, seed: int, capacity: int, total_steps: int):
+        self.model = make_our_model(env, settings, seed, capacity)
+        self.batch_size, self.total_steps = settings["batch_size"], total_steps
+
+    def act(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
+        return self.model.predict(obs, deterministic=deterministic)[0]
+
+    def store(self, obs, action, reward, next_obs, terminated: bool) -> None:
+        scaled = self.model.policy.scale_action(action)
+        self.model.replay_buffer.add(obs[None], next_obs[None], scaled[None], np.array([reward]), np.array([terminated]), [{}])
+
+    def update(self, step: int) -> None:
+        self.model.num_timesteps = step
+        self.model._current_progress_remaining = 1.0 - step / self.total_steps
+        self.model.train(1, self.batch_size)
+
+
+def evaluate(agent, env_id: str, episodes: int, seed: int) -> tuple[float, float]:
+    env = gym.make(env_id)
+    returns = []
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=seed + episode)
+        total, done = 0.0, False
+        while not done:
+            obs, reward, terminated, truncated, _ = env.step(agent.act(obs, deterministic=True))
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    return float(np.mean(returns)), float(np.std(returns))
+
+
+def train(impl: str, env_id: str, seed: int, steps: int, args: argparse.Namespace, code, csv) -> dict:
+    th.manual_seed(seed)
+    np.random.seed(seed)
+    env = gym.make(env_id)
+    settings = vars(args)
+    if impl == "authors":
+        agent: AuthorsAgent | OurAgent = AuthorsAgent(code, env, settings, steps, steps)
+    else:
+        agent = OurAgent(env, settings, seed, steps, steps)
+    env.action_space.seed(seed)
+    obs, _ = env.reset(seed=seed)
+    update_times, evaluations = [], []
+    for step in range(1, steps + 1):
+        if step <= args.learning_starts:
+            action = env.action_space.sample()
+        else:
+            action = agent.act(obs, deterministic=False)
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        agent.store(obs, action, float(reward), next_obs, terminated)
+        obs = next_obs
+        if terminated or truncated:
+            obs, _ = env.reset()
+        if step >= args.learning_starts:
+            start = time.process_time()
+            agent.update(step)
+            update_times.append(time.process_time() - start)
+        if step % args.eval_freq == 0:
+            mean_return, std_return = evaluate(agent, env_id, args.eval_episodes, seed + 10_000 + step)
+            evaluations.append(mean_return)
+            csv.write(f"{impl},{env_id},{seed},{step},{mean_return:.2f},{std_return:.2f}\n")
+            csv.flush()
+            print(f"{impl} {env_id} seed {seed} step {step}: {mean_return:.1f} +/- {std_return:.1f}", flush=True)
+    return dict(
+        final=evaluations[-1] if evaluations else float("nan"),
+        best=max(evaluations, default=float("nan")),
+        ms_per_update=1e3 * statistics.median(update_times) if update_times else float("nan"),
+    )
+
+
+def forward_equivalence(code: SimpleNamespace, args: argparse.Namespace, env_id: str) -> dict[str, float]:
+    """
+    The authors' freshly initialised denoiser and critics copied into this package's: the largest absolute
+    differences of the schedule, the denoiser's output, the reverse samples for the same noise and the critics.
+    """
+    th.manual_seed(0)
+    env = gym.make(env_id)
+    theirs = make_authors_agent(code, env, vars(args), 10)
+    ours = make_our_model(env, vars(args), 0, 10)
+    actor, critic = ours.policy.actor, ours.policy.critic
+    net, their_net = actor.noise_net, theirs.actor.model
+    pairs = [(net.time_mlp[0], their_net.time_mlp[1]), (net.time_mlp[2], their_net.time_mlp[3])]
+    pairs += [(layer, their_net.layer[2 * index]) for index, layer in enumerate(net.hidden)]
+    pairs += [(net.output, their_net.layer[2 * len(net.hidden)])]
+    for q_index, their_q in enumerate((theirs.critic.q1_model, theirs.critic.q2_model)):
+        ours_q = critic.q_networks[q_index]
+        pairs += [(ours_q[index], their_q[index]) for index in range(0, len(ours_q), 2)]
+    with th.no_grad():
+        for mine, their in pairs:
+            mine.weight.copy_(their.weight)
+            mine.bias.copy_(their.bias)
+
+    n_states, n_candidates, steps = 8, 16, args.n_diffusion_steps
+    generator = th.Generator().manual_seed(1)
+    states = th.randn(n_states, env.observation_space.shape[0], generator=generator)
+    noise = th.randn(steps + 1, n_states * n_candidates, env.action_space.shape[0], generator=generator)
+    diffusion = theirs.actor
+    with th.no_grad():
+        # their reverse chain, step by step, with the given noise in place of their internal draws
+        repeated = states.repeat_interleave(n_candidates, dim=0)
+        x = noise[steps]
+        for index in reversed(range(steps)):
+            t = th.full((len(x),), index, dtype=th.long)
+            mean, _, log_variance = diffusion.p_mean_variance(x, t, repeated)
+            x = mean + (index > 0) * (0.5 * log_variance).exp() * noise[index]
+        their_samples = x.clamp(-1.0, 1.0)
+        our_samples = actor.sample(states, n_candidates, noise=noise).reshape(-1, x.shape[1])
+        t = th.randint(0, steps, (len(repeated),), generator=generator)
+        their_eps = their_net(noise[0], t, repeated)
+        our_eps = net(noise[0], t, repeated)
+        their_q = th.cat(theirs.critic(repeated, their_samples), dim=1)
+        our_q = th.cat(critic(repeated, their_samples), dim=1)
+    our_schedule = ours.policy.actor.diffusion
+    return {
+        "betas": float((our_schedule.betas.float() - diffusion.betas).abs().max()),
+        "alphas_cumprod": float((our_schedule.alphas_cumprod.float() - diffusion.alphas_cumprod).abs().max()),
+        "denoiser output": float((our_eps - their_eps).abs().max()),
+        "reverse samples (same noise)": float((our_samples - their_samples).abs().max()),
+        "critic values": float((our_q - their_q).abs().max()),
+    }
+
+
+def parse_envs(items: list[str]) -> dict[str, int]:
+    envs = {}
+    for item in items:
+        env_id, _, steps = item.partition("=")
+        if not steps.isdigit() or int(steps) <= 0:
+            raise SystemExit(f"error: --envs: '{item}' is not ENV=STEPS with a positive number of steps")
+        envs[env_id] = int(steps)
+    return envs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--authors-code", type=Path, required=True, help="a clone of github.com/wadx2019/qvpo")
+    parser.add_argument("--envs", nargs="+", default=["Pendulum-v1=10000", "InvertedPendulum-v5=16000"], metavar="ENV=STEPS")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    parser.add_argument("--impls", nargs="+", choices=IMPLS, default=list(IMPLS))
+    parser.add_argument("--n-diffusion-steps", type=int, default=5)
+    parser.add_argument("--n-train-candidates", type=int, default=16)
+    parser.add_argument("--n-eval-candidates", type=int, default=16)
+    parser.add_argument("--width", type=int, default=64, help="units of each of the three hidden layers")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--learning-starts", type=int, default=1000)
+    parser.add_argument("--eval-freq", type=int, default=2000)
+    parser.add_argument("--eval-episodes", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=Path("fidelity"))
+    args = parser.parse_args()
+    th.set_num_threads(1)
+    code = load_authors_code(args.authors_code)
+    envs = parse_envs(args.envs)
+    for env_id in envs:
+        gym.spec(env_id)  # an unknown id fails here, before any training
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    equivalence = forward_equivalence(code, args, next(iter(envs)))
+    rows = []
+    with open(args.out / "evals.csv", "w") as csv:
+        csv.write("impl,env,seed,step,mean_return,std_return\n")
+        for env_id, steps in envs.items():
+            for seed in args.seeds:
+                for impl in args.impls:
+                    rows.append((env_id, seed, impl, train(impl, env_id, seed, steps, args, code, csv)))
+
+    settings = {key: getattr(args, key) for key in ("n_diffusion_steps", "n_train_candidates", "n_eval_candidates")}
+    settings.update(width=args.width, batch_size=args.batch_size, learning_starts=args.learning_starts)
+    lines = [
+        f"Settings: {json.dumps(settings)}; evaluation every {args.eval_freq} steps on {args.eval_episodes} episodes.",
+        "",
+        "| env | seed | implementation | steps | final return | best return | CPU ms per update (median) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for env_id, seed, impl, result in rows:
+        lines.append(
+            f"| {env_id} | {seed} | {impl} | {envs[env_id]} | {result['final']:.1f} | {result['best']:.1f} "
+            f"| {result['ms_per_update']:.1f} |"
+        )
+    lines += ["", "| forward equivalence (authors' initial weights copied into ours) | max abs difference |", "|---|---|"]
+    lines += [f"| {name} | {value:.2e} |" for name, value in equivalence.items()]
+    (args.out / "table.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
