@@ -4,7 +4,9 @@ process, the reverse (denoising) step and the noise-prediction loss.
 
 Pure PyTorch; nothing here knows about Stable-Baselines3. Equation numbers refer to
 Ho et al., "Denoising Diffusion Probabilistic Models" (https://arxiv.org/abs/2006.11239);
-the cosine schedule is from Nichol & Dhariwal, "Improved DDPM" (https://arxiv.org/abs/2102.09672).
+the cosine schedule is from Nichol & Dhariwal, "Improved DDPM" (https://arxiv.org/abs/2102.09672);
+sampling with fewer steps from DDIM, Song et al., "Denoising Diffusion Implicit Models"
+(https://arxiv.org/abs/2010.02502), eq. 12 and 16.
 
 Indices: the paper's step ``t = 1..T`` is stored at index ``t - 1``, so index ``0`` is the
 last denoising step (the one that adds no noise).
@@ -12,6 +14,7 @@ last denoising step (the one that adds no noise).
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch as th
@@ -83,6 +86,65 @@ def make_beta_schedule(name: str, n_steps: int) -> np.ndarray:
     return schedules[name](n_steps)
 
 
+def sampling_timesteps(n_steps: int, n_sampling_steps: int) -> np.ndarray:
+    """
+    The S step indices DDIM visits, evenly spaced over ``0..T-1`` and always including the noisiest
+    one (``T - 1``); ``0..T-1`` itself when S = T.
+
+    :return: increasing step indices, shape (S,)
+    """
+    if not 1 <= n_sampling_steps <= n_steps:
+        raise ValueError(f"n_sampling_steps must be between 1 and n_diffusion_steps ({n_steps}), got {n_sampling_steps}")
+    return np.round(np.linspace(n_steps - 1, 0, n_sampling_steps)).astype(np.int64)[::-1].copy()
+
+
+@dataclass(frozen=True, eq=False)
+class ReverseSchedule:
+    """
+    The per-step constants of a reverse process visiting ``timesteps`` (DDIM's tau, increasing), in float64.
+    Step ``i`` maps ``x_{tau_i}`` to the next visited level ``x_{tau_{i-1}}`` (to x_0 for ``i = 0``):
+    ``x_prev = coef1_i * clip(x0_hat, -1, 1) + coef2_i * x_t + std_i * z`` with
+    ``x0_hat = sqrt_recip_i * x_t - sqrt_recipm1_i * eps_theta(x_t, tau_i)``.
+    """
+
+    timesteps: tuple[int, ...]
+    eta: float
+    coef1: np.ndarray
+    coef2: np.ndarray
+    std: np.ndarray
+    sqrt_recip: np.ndarray
+    sqrt_recipm1: np.ndarray
+
+    @property
+    def n_steps(self) -> int:
+        """S, the number of reverse steps."""
+        return len(self.timesteps)
+
+
+def ddim_coefficients(
+    alphas_cumprod: np.ndarray, alphas_cumprod_prev: np.ndarray, eta: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """
+    DDIM's step from level t to the previous visited level (eq. 12, sigma from eq. 16) in the form
+    ``x_prev = coef1 x0 + coef2 x_t + std z``: ``x_prev = sqrt(ab_prev) x0 + sqrt(1 - ab_prev - sigma^2) eps
+    + sigma z`` with the noise direction ``eps = (x_t - sqrt(ab_t) x0) / sqrt(1 - ab_t)`` implied by x0.
+
+    :param alphas_cumprod: ab_t of the visited levels, shape (S,)
+    :param alphas_cumprod_prev: ab of the level each step goes to (1 for the last step), shape (S,)
+    :return: coef1, coef2, std, each of shape (S,)
+    """
+    ab, ab_prev = alphas_cumprod, alphas_cumprod_prev
+    variance = eta**2 * (1.0 - ab_prev) / (1.0 - ab) * (1.0 - ab / ab_prev)
+    coef2 = np.sqrt(np.maximum(1.0 - ab_prev - variance, 0.0)) / np.sqrt(1.0 - ab)
+    return np.sqrt(ab_prev) - coef2 * np.sqrt(ab), coef2, np.sqrt(variance)
+
+
+def check_eta(eta: float) -> float:
+    if not (isinstance(eta, (int, float)) and 0.0 <= eta <= 1.0):
+        raise ValueError(f"sampling_eta must be a number between 0 (deterministic DDIM) and 1 (DDPM), got {eta!r}")
+    return float(eta)
+
+
 class GaussianDiffusion(nn.Module):
     """
     The fixed quantities of a DDPM with T steps, and its forward and reverse steps.
@@ -114,6 +176,7 @@ class GaussianDiffusion(nn.Module):
         betas = make_beta_schedule(beta_schedule, n_steps)
         alphas = 1.0 - betas
         alphas_cumprod = np.cumprod(alphas)
+        self.alphas_cumprod_float64 = alphas_cumprod
         alphas_cumprod_prev = np.append(1.0, alphas_cumprod[:-1])
         # Posterior q(x_{t-1} | x_t, x_0), eq. 6-7
         posterior_variance = betas * (1.0 - alphas_cumprod_prev) / (1.0 - alphas_cumprod)
@@ -133,6 +196,7 @@ class GaussianDiffusion(nn.Module):
         }
         for name, value in schedule.items():
             self.register_buffer(name, th.as_tensor(value, dtype=th.float32), persistent=False)
+        self.ddpm_float64 = (schedule["posterior_mean_coef1"], schedule["posterior_mean_coef2"], schedule["posterior_std"])
 
     def q_sample(self, x_start: th.Tensor, t: th.Tensor, noise: th.Tensor) -> th.Tensor:
         """
@@ -174,24 +238,71 @@ class GaussianDiffusion(nn.Module):
             return mean
         return mean + self.posterior_std[t] * noise
 
+    def reverse_schedule(self, n_sampling_steps: int | None = None, eta: float = 1.0) -> ReverseSchedule:
+        """
+        The reverse process with S <= T steps (DDIM eq. 12): from level ``tau_i`` to ``tau_{i-1}``,
+        ``sigma_i = eta sqrt((1 - ab_prev) / (1 - ab_t)) sqrt(1 - ab_t / ab_prev)`` and
+        ``x_prev = sqrt(ab_prev) x0 + sqrt(1 - ab_prev - sigma_i^2) eps + sigma_i z``, where the noise
+        direction ``eps = (x_t - sqrt(ab_t) x0) / sqrt(1 - ab_t)`` is the one implied by the clipped x0,
+        i.e. ``x_prev = coef1 x0 + coef2 x_t + sigma z``. With S = T and eta = 1 this is DDPM's posterior
+        (eq. 6-7) step for step; eta = 0 is the deterministic DDIM sampler.
+
+        :param n_sampling_steps: S (default: T)
+        :param eta: 0 (deterministic) to 1 (as much noise as DDPM)
+        """
+        n_sampling_steps = self.n_steps if n_sampling_steps is None else n_sampling_steps
+        eta = check_eta(eta)
+        timesteps = sampling_timesteps(self.n_steps, n_sampling_steps)
+        ab = self.alphas_cumprod_float64[timesteps]
+        if n_sampling_steps == self.n_steps and eta == 1.0:
+            # DDPM: the posterior's own constants (the general formula agrees to float64 rounding)
+            coef1, coef2, std = self.ddpm_float64
+        else:
+            coef1, coef2, std = ddim_coefficients(ab, np.append(1.0, ab[:-1]), eta)
+        return ReverseSchedule(
+            timesteps=tuple(int(t) for t in timesteps),
+            eta=eta,
+            coef1=coef1,
+            coef2=coef2,
+            std=std,
+            sqrt_recip=np.sqrt(1.0 / ab),
+            sqrt_recipm1=np.sqrt(1.0 / ab - 1.0),
+        )
+
     def sample(
         self,
         noise_fn: Callable[[th.Tensor, int], th.Tensor],
         noise: th.Tensor,
+        schedule: ReverseSchedule | None = None,
     ) -> th.Tensor:
         """
-        The whole reverse process from ``x_T = noise[T]`` down to x_0, clipped to [-1, 1].
+        The whole reverse process from ``x_T = noise[S]`` down to x_0, clipped to [-1, 1].
         This is the plain reference loop; the policies use a faster, equivalent sampler.
 
         :param noise_fn: ``(x_t, t) -> eps_theta(x_t, t, s)`` with the state already bound
-        :param noise: all the Gaussian noise of one sampling run, shape (T + 1, N, A):
-            ``noise[T]`` is x_T and ``noise[t]`` the z of the step at index t
+        :param noise: all the Gaussian noise of one sampling run, shape (S + 1, N, A):
+            ``noise[S]`` is x_T and ``noise[i]`` the z of reverse step i
+        :param schedule: the reverse process (default: DDPM's, S = T)
         :return: actions x_0, shape (N, A)
         """
-        x = noise[self.n_steps]
-        for t in reversed(range(self.n_steps)):
-            x = self.p_sample(x, t, noise_fn(x, t), noise[t])
+        schedule = self.reverse_schedule() if schedule is None else schedule
+        x = noise[schedule.n_steps]
+        for i in reversed(range(schedule.n_steps)):
+            x = reverse_step(x, i, noise_fn(x, schedule.timesteps[i]), noise[i], schedule)
         return x.clamp(-1.0, 1.0)
+
+
+def reverse_step(x_t: th.Tensor, i: int, noise_pred: th.Tensor, z: th.Tensor, schedule: ReverseSchedule) -> th.Tensor:
+    """
+    Reverse step ``i`` of ``schedule``: ``x_prev = coef1 clip(x0_hat, -1, 1) + coef2 x_t + [i > 0] sigma z``.
+
+    :param x_t: noisy actions at level ``schedule.timesteps[i]``, shape (N, A)
+    :param noise_pred: eps_theta(x_t, t, s), shape (N, A)
+    :param z: N(0, I) noise, shape (N, A); unused by the last step (i = 0)
+    """
+    x_start = float(schedule.sqrt_recip[i]) * x_t - float(schedule.sqrt_recipm1[i]) * noise_pred
+    x_prev = float(schedule.coef1[i]) * x_start.clamp(-1.0, 1.0) + float(schedule.coef2[i]) * x_t
+    return x_prev if i == 0 else x_prev + float(schedule.std[i]) * z
 
 
 def weighted_noise_prediction_loss(noise_pred: th.Tensor, noise: th.Tensor, weights: th.Tensor) -> th.Tensor:

@@ -15,7 +15,7 @@ from stable_baselines3.common.torch_layers import (
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
 
-from sb3_qvpo.diffusion import GaussianDiffusion, weighted_noise_prediction_loss
+from sb3_qvpo.diffusion import GaussianDiffusion, check_eta, sampling_timesteps, weighted_noise_prediction_loss
 from sb3_qvpo.fused import Workspace, mlp_on_candidates
 from sb3_qvpo.networks import NoisePredictionNet
 from sb3_qvpo.sampling import CandidateSampler, check_sampling_dtype, draw_sampling_noise
@@ -70,6 +70,8 @@ class DiffusionActor(BasePolicy):
     :param normalize_images: Whether to normalize images or not, dividing by 255.0
     :param sampling_dtype: dtype of the denoiser while sampling: ``"float32"`` or ``"bfloat16"``
     :param compile_sampler: run the sampling loop through ``torch.compile``
+    :param n_sampling_steps: S, reverse steps when sampling (DDIM with S < T; default: T)
+    :param sampling_eta: DDIM's eta, from 0 (deterministic) to 1 (DDPM's noise; the default)
     """
 
     def __init__(
@@ -85,6 +87,8 @@ class DiffusionActor(BasePolicy):
         normalize_images: bool = True,
         sampling_dtype: str = "float32",
         compile_sampler: bool = False,
+        n_sampling_steps: int | None = None,
+        sampling_eta: float = 1.0,
     ):
         super().__init__(
             observation_space,
@@ -103,6 +107,9 @@ class DiffusionActor(BasePolicy):
         self.noise_net = NoisePredictionNet(self.action_dim, features_dim, net_arch, activation_fn)
         self.sampling_dtype = sampling_dtype
         self.compile_sampler = compile_sampler
+        self.n_sampling_steps = n_sampling_steps
+        self.sampling_eta = sampling_eta
+        self.reverse_schedule = self.diffusion.reverse_schedule(n_sampling_steps, sampling_eta)
         self.sampler = CandidateSampler(sampling_dtype, compile_sampler)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
@@ -117,6 +124,8 @@ class DiffusionActor(BasePolicy):
                 beta_schedule=self.beta_schedule,
                 sampling_dtype=self.sampling_dtype,
                 compile_sampler=self.compile_sampler,
+                n_sampling_steps=self.n_sampling_steps,
+                sampling_eta=self.sampling_eta,
             )
         )
         return data
@@ -127,12 +136,12 @@ class DiffusionActor(BasePolicy):
 
         :param obs: observations, batch size B
         :param n_candidates: actions per state K
-        :param noise: optional reverse-process noise, shape (T + 1, B * K, A)
+        :param noise: optional reverse-process noise, shape (S + 1, B * K, A)
         :return: actions in [-1, 1], shape (B, K, A)
         """
         with th.no_grad():
             features = self.extract_features(obs, self.features_extractor)
-            return self.sampler(self.noise_net, self.diffusion, features, n_candidates, noise)
+            return self.sampler(self.noise_net, self.diffusion, features, n_candidates, noise, self.reverse_schedule)
 
     def diffusion_loss(self, features: th.Tensor, actions: th.Tensor, weights: th.Tensor) -> th.Tensor:
         """
@@ -184,6 +193,11 @@ class DiffusionPolicy(BasePolicy):
         elsewhere). Training losses and the critics stay in float32.
     :param compile_sampler: run the sampling loop through ``torch.compile`` (with CUDA graphs on CUDA).
         Off by default: the first call per batch size compiles, which takes tens of seconds on CPU.
+    :param n_sampling_steps: S, reverse steps whenever actions are sampled (candidates, targets,
+        behaviour, evaluation): DDIM (Song et al. 2021) over S evenly spaced of the T trained steps.
+        Default: T, the paper's DDPM sampler; training always uses all T.
+    :param sampling_eta: DDIM's eta: 0 is the deterministic DDIM sampler, 1 (default) adds DDPM's amount
+        of noise (with S = T, exactly DDPM)
     """
 
     actor: DiffusionActor
@@ -211,8 +225,13 @@ class DiffusionPolicy(BasePolicy):
         n_eval_candidates: int = 32,
         sampling_dtype: str = "float32",
         compile_sampler: bool = False,
+        n_sampling_steps: int | None = None,
+        sampling_eta: float = 1.0,
     ):
         check_sampling_dtype(sampling_dtype)
+        check_eta(sampling_eta)
+        if n_sampling_steps is not None:
+            sampling_timesteps(n_diffusion_steps, n_sampling_steps)  # refuses S outside 1..T
         if not isinstance(compile_sampler, bool):
             raise ValueError(f"compile_sampler must be True or False, got {compile_sampler!r}")
         if optimizer_kwargs is None:
@@ -239,6 +258,8 @@ class DiffusionPolicy(BasePolicy):
         self.n_eval_candidates = n_eval_candidates
         self.sampling_dtype = sampling_dtype
         self.compile_sampler = compile_sampler
+        self.n_sampling_steps = n_sampling_steps
+        self.sampling_eta = sampling_eta
         self.share_features_extractor = share_features_extractor
         self.score_workspace = Workspace()
         net_args = {
@@ -254,6 +275,8 @@ class DiffusionPolicy(BasePolicy):
             "beta_schedule": beta_schedule,
             "sampling_dtype": sampling_dtype,
             "compile_sampler": compile_sampler,
+            "n_sampling_steps": n_sampling_steps,
+            "sampling_eta": sampling_eta,
         }
         self.critic_kwargs = {
             **net_args,
@@ -309,6 +332,8 @@ class DiffusionPolicy(BasePolicy):
                 n_eval_candidates=self.n_eval_candidates,
                 sampling_dtype=self.sampling_dtype,
                 compile_sampler=self.compile_sampler,
+                n_sampling_steps=self.n_sampling_steps,
+                sampling_eta=self.sampling_eta,
             )
         )
         return data
@@ -334,7 +359,7 @@ class DiffusionPolicy(BasePolicy):
         :param obs: observations, batch size B
         :param n_candidates: K
         :param target: use the target actor and the target critic
-        :param noise: optional reverse-process noise, shape (T + 1, B * K, A)
+        :param noise: optional reverse-process noise, shape (S + 1, B * K, A)
         :return: the chosen actions (B, A) and their min-Q values (B, 1)
         """
         actor, critic = (self.actor_target, self.critic_target) if target else (self.actor, self.critic)
@@ -347,15 +372,14 @@ class DiffusionPolicy(BasePolicy):
 
     def eval_noise(self, n_states: int) -> th.Tensor:
         """
-        The fixed candidate noise of ``deterministic=True``: one draw of shape (T + 1, K_eval, A)
+        The fixed candidate noise of ``deterministic=True``: one draw of shape (S + 1, K_eval, A)
         from a generator seeded with ``EVAL_NOISE_SEED``, the same for every state.
 
-        :return: shape (T + 1, n_states * K_eval, A)
+        :return: shape (S + 1, n_states * K_eval, A)
         """
         generator = th.Generator().manual_seed(EVAL_NOISE_SEED)
-        noise = draw_sampling_noise(
-            self.n_diffusion_steps, self.n_eval_candidates, self.actor.action_dim, th.device("cpu"), generator
-        )
+        n_steps = self.actor.reverse_schedule.n_steps
+        noise = draw_sampling_noise(n_steps, self.n_eval_candidates, self.actor.action_dim, th.device("cpu"), generator)
         noise = noise.to(self.device)
         return noise.unsqueeze(1).expand(-1, n_states, -1, -1).reshape(noise.shape[0], -1, noise.shape[2])
 
@@ -410,6 +434,8 @@ class MultiInputPolicy(DiffusionPolicy):
         n_eval_candidates: int = 32,
         sampling_dtype: str = "float32",
         compile_sampler: bool = False,
+        n_sampling_steps: int | None = None,
+        sampling_eta: float = 1.0,
     ):
         super().__init__(
             observation_space,
@@ -430,4 +456,6 @@ class MultiInputPolicy(DiffusionPolicy):
             n_eval_candidates,
             sampling_dtype,
             compile_sampler,
+            n_sampling_steps,
+            sampling_eta,
         )

@@ -24,7 +24,7 @@ from collections.abc import Callable
 import torch as th
 from torch import nn
 
-from sb3_qvpo.diffusion import GaussianDiffusion
+from sb3_qvpo.diffusion import GaussianDiffusion, ReverseSchedule
 from sb3_qvpo.fused import Workspace, hidden_stack, linear_parameters, pack_negated, use_fused_mish
 from sb3_qvpo.networks import NoisePredictionNet, sinusoidal_embedding
 
@@ -37,13 +37,14 @@ def draw_sampling_noise(
     """
     All the Gaussian noise one reverse-process run consumes.
 
-    :return: shape (T + 1, n_samples, A): index T is x_T, index t the z of the step at index t
+    :param n_steps: S, the reverse steps of the run
+    :return: shape (S + 1, n_samples, A): index S is x_T, index i the z of reverse step i
     """
     return th.randn(n_steps + 1, n_samples, action_dim, device=device, generator=generator)
 
 
 def check_noise(noise: th.Tensor, n_steps: int, n_samples: int, action_dim: int) -> None:
-    """Refuse sampling noise whose shape is not (T + 1, B * K, A)."""
+    """Refuse sampling noise whose shape is not (S + 1, B * K, A)."""
     expected_shape = (n_steps + 1, n_samples, action_dim)
     if tuple(noise.shape) != expected_shape:
         raise ValueError(f"Sampling noise must have shape {expected_shape}, got {tuple(noise.shape)}")
@@ -55,24 +56,27 @@ def sample_candidates_reference(
     state: th.Tensor,
     n_candidates: int,
     noise: th.Tensor,
+    schedule: ReverseSchedule | None = None,
 ) -> th.Tensor:
     """
     The straightforward sampler, kept as the reference of the fast one: the state repeated for every
     candidate, the whole denoiser (time MLP included) on ``[x_t, emb(t), s]`` at every step.
 
     :param state: state features, shape (B, S)
-    :param noise: reverse-process noise, shape (T + 1, B * K, A), candidates of one state contiguous
+    :param noise: reverse-process noise, shape (S + 1, B * K, A), candidates of one state contiguous
+    :param schedule: the reverse process (default: DDPM's)
     :return: actions in [-1, 1], shape (B, K, A)
     """
+    schedule = diffusion.reverse_schedule() if schedule is None else schedule
     n_samples = state.shape[0] * n_candidates
-    check_noise(noise, diffusion.n_steps, n_samples, noise_net.action_dim)
+    check_noise(noise, schedule.n_steps, n_samples, noise_net.action_dim)
     with th.no_grad():
         states = state.repeat_interleave(n_candidates, dim=0)
 
         def noise_fn(x_t: th.Tensor, t: int) -> th.Tensor:
             return noise_net(x_t, th.full((n_samples,), t, device=state.device, dtype=th.long), states)
 
-        return diffusion.sample(noise_fn, noise).view(state.shape[0], n_candidates, -1)
+        return diffusion.sample(noise_fn, noise, schedule).view(state.shape[0], n_candidates, -1)
 
 
 def bfloat16_supported(device: th.device) -> bool:
@@ -93,29 +97,29 @@ def check_sampling_dtype(name: str) -> th.dtype:
 
 class ReverseStepCoefficients:
     """
-    The per-step constants of the reverse step as Python floats (read once, not indexed on
+    The per-step constants of a reverse schedule as Python floats (read once, not indexed on
     the device at every step).
 
-    :param diffusion: the DDPM schedule
+    :param schedule: the reverse process (DDPM's, or DDIM's with fewer steps)
     """
 
-    def __init__(self, diffusion: GaussianDiffusion):
-        self.n_steps = diffusion.n_steps
-        self.beta_schedule = diffusion.beta_schedule
-        self.coef1 = diffusion.posterior_mean_coef1.tolist()
-        self.coef2 = diffusion.posterior_mean_coef2.tolist()
-        self.std = diffusion.posterior_std.tolist()
-        # c1_t folded into the x0 prediction (c1_t > 0 for every schedule: beta_t > 0)
-        self.scaled_recip = (diffusion.posterior_mean_coef1 * diffusion.sqrt_recip_alphas_cumprod).tolist()
-        self.scaled_recipm1 = (diffusion.posterior_mean_coef1 * diffusion.sqrt_recipm1_alphas_cumprod).tolist()
-
-    def matches(self, diffusion: GaussianDiffusion) -> bool:
-        return self.n_steps == diffusion.n_steps and self.beta_schedule == diffusion.beta_schedule
+    def __init__(self, schedule: ReverseSchedule):
+        self.schedule = schedule
+        self.n_steps = schedule.n_steps
+        coef1, sqrt_recip, sqrt_recipm1 = (
+            th.as_tensor(a, dtype=th.float32) for a in (schedule.coef1, schedule.sqrt_recip, schedule.sqrt_recipm1)
+        )
+        self.coef1 = coef1.tolist()
+        self.coef2 = th.as_tensor(schedule.coef2, dtype=th.float32).tolist()
+        self.std = th.as_tensor(schedule.std, dtype=th.float32).tolist()
+        # c1 folded into the x0 prediction (c1 > 0 for every schedule and eta), in float32 as the step runs
+        self.scaled_recip = (coef1 * sqrt_recip).tolist()
+        self.scaled_recipm1 = (coef1 * sqrt_recipm1).tolist()
 
 
 def reverse_step(x_t: th.Tensor, t: int, noise_pred: th.Tensor, z: th.Tensor, coefs: ReverseStepCoefficients) -> th.Tensor:
     """
-    ``GaussianDiffusion.p_sample`` in four in-place passes, with ``c1_t > 0`` moved inside the clip:
+    ``diffusion.reverse_step`` in four in-place passes, with ``c1_t > 0`` moved inside the clip:
     ``x_{t-1} = clip(c1_t a_t x_t - c1_t b_t eps, -c1_t, c1_t) + c2_t x_t + [t > 0] sigma_t z``.
 
     :param x_t: shape (N, A), float32
@@ -136,8 +140,8 @@ def conditioning_terms(noise_net: NoisePredictionNet, state: th.Tensor, embeddin
     Split the first layer: ``W [x, emb(t), s] + b = W_x x + cond[t, state]``.
 
     :param state: state features, shape (B, S)
-    :param embedding: sinusoidal embedding of the steps ``0..T-1``, shape (T, time_dim)
-    :return: ``W_x^T``, shape (A, H), and ``cond = W_s s + W_t emb(t) + b``, shape (T, B, H)
+    :param embedding: sinusoidal embedding of the S visited steps, shape (S, time_dim)
+    :return: ``W_x^T``, shape (A, H), and ``cond = W_s s + W_t emb(t) + b``, shape (S, B, H)
     """
     first: nn.Linear = noise_net.hidden[0]  # type: ignore[assignment]
     w_x, w_t, w_s = first.weight.split([noise_net.action_dim, noise_net.time_dim, noise_net.state_dim], dim=1)
@@ -160,8 +164,8 @@ def denoise_functional(
     The reverse loop without buffers or in-place tricks on inputs: the form ``torch.compile`` gets.
 
     :param x_last: x_T, shape (B, K, A), float32
-    :param noise: shape (T + 1, B * K, A)
-    :param cond: conditioning terms in the compute dtype, shape (T, B, H)
+    :param noise: shape (S + 1, B * K, A)
+    :param cond: conditioning terms in the compute dtype, shape (S, B, H)
     :param w_x_t: ``W_x^T`` in the compute dtype, shape (A, H)
     :return: actions in [-1, 1], shape (B * K, A)
     """
@@ -193,7 +197,7 @@ class CandidateSampler:
         self.compile = compile
         self.workspace = Workspace()
         self._coefs: ReverseStepCoefficients | None = None
-        self._embeddings: dict[tuple[int, int, th.device], th.Tensor] = {}
+        self._embeddings: dict[tuple[tuple[int, ...], int, th.device], th.Tensor] = {}
         self._compiled: dict[str, Callable[..., th.Tensor]] = {}
         self._checked_devices: dict[th.device, th.dtype] = {}
 
@@ -210,16 +214,16 @@ class CandidateSampler:
             self._checked_devices[device] = dtype
         return self._checked_devices[device]
 
-    def step_embedding(self, n_steps: int, time_dim: int, device: th.device) -> th.Tensor:
-        """Sinusoidal embedding of the steps ``0..T-1`` (a constant), shape (T, time_dim)."""
-        key = (n_steps, time_dim, device)
+    def step_embedding(self, timesteps: tuple[int, ...], time_dim: int, device: th.device) -> th.Tensor:
+        """Sinusoidal embedding of the visited steps (a constant), shape (S, time_dim)."""
+        key = (timesteps, time_dim, device)
         if key not in self._embeddings:
-            self._embeddings[key] = sinusoidal_embedding(th.arange(n_steps, device=device), time_dim)
+            self._embeddings[key] = sinusoidal_embedding(th.tensor(timesteps, device=device), time_dim)
         return self._embeddings[key]
 
-    def coefficients(self, diffusion: GaussianDiffusion) -> ReverseStepCoefficients:
-        if self._coefs is None or not self._coefs.matches(diffusion):
-            self._coefs = ReverseStepCoefficients(diffusion)
+    def coefficients(self, schedule: ReverseSchedule) -> ReverseStepCoefficients:
+        if self._coefs is None or self._coefs.schedule is not schedule:
+            self._coefs = ReverseStepCoefficients(schedule)
         return self._coefs
 
     def __call__(
@@ -229,27 +233,30 @@ class CandidateSampler:
         state: th.Tensor,
         n_candidates: int,
         noise: th.Tensor | None = None,
+        schedule: ReverseSchedule | None = None,
     ) -> th.Tensor:
         """
         :param noise_net: the denoiser eps_theta
         :param diffusion: the DDPM schedule
         :param state: state features, shape (B, S)
         :param n_candidates: K, actions per state
-        :param noise: optional noise of shape (T + 1, B * K, A), candidates of one state contiguous;
+        :param noise: optional noise of shape (S + 1, B * K, A), candidates of one state contiguous;
             drawn from the global generator when omitted
+        :param schedule: the reverse process (default: DDPM's, ``diffusion.reverse_schedule()``)
         :return: actions in [-1, 1], shape (B, K, A)
         """
         n_states = state.shape[0]
         n_samples = n_states * n_candidates
         action_dim = noise_net.action_dim
+        schedule = diffusion.reverse_schedule() if schedule is None else schedule
         if noise is None:
-            noise = draw_sampling_noise(diffusion.n_steps, n_samples, action_dim, state.device)
-        check_noise(noise, diffusion.n_steps, n_samples, action_dim)
+            noise = draw_sampling_noise(schedule.n_steps, n_samples, action_dim, state.device)
+        check_noise(noise, schedule.n_steps, n_samples, action_dim)
         dtype = self.compute_dtype(state.device)
-        coefs = self.coefficients(diffusion)
+        coefs = self.coefficients(schedule)
 
         with th.no_grad():
-            embedding = self.step_embedding(diffusion.n_steps, noise_net.time_dim, state.device)
+            embedding = self.step_embedding(schedule.timesteps, noise_net.time_dim, state.device)
             w_x_t, cond = conditioning_terms(noise_net, state, embedding)
             layers = [linear_parameters(layer) for layer in list(noise_net.hidden)[1:]]
             output = linear_parameters(noise_net.output)
@@ -257,7 +264,7 @@ class CandidateSampler:
                 w_x_t, cond = w_x_t.to(dtype), cond.to(dtype)
                 layers = [(weight.to(dtype), bias.to(dtype)) for weight, bias in layers]
                 output = (output[0].to(dtype), output[1].to(dtype))
-            x_last = noise[diffusion.n_steps].view(n_states, n_candidates, action_dim)
+            x_last = noise[schedule.n_steps].view(n_states, n_candidates, action_dim)
             if self.compile:
                 actions = self._compiled_loop(state.device)(
                     x_last, noise, cond, w_x_t, layers, output, noise_net.activation, coefs
@@ -324,13 +331,15 @@ def sample_candidates(
     state: th.Tensor,
     n_candidates: int,
     noise: th.Tensor | None = None,
+    schedule: ReverseSchedule | None = None,
 ) -> th.Tensor:
     """
     Draw ``n_candidates`` actions for each state with the exact float32 fast sampler (fresh buffers;
     keep a ``CandidateSampler`` to reuse them).
 
     :param state: state features, shape (B, S)
-    :param noise: optional noise of shape (T + 1, B * K, A), candidates of one state contiguous
+    :param noise: optional noise of shape (S + 1, B * K, A), candidates of one state contiguous
+    :param schedule: the reverse process (default: DDPM's)
     :return: actions in [-1, 1], shape (B, K, A)
     """
-    return CandidateSampler()(noise_net, diffusion, state, n_candidates, noise)
+    return CandidateSampler()(noise_net, diffusion, state, n_candidates, noise, schedule)
