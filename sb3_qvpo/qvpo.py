@@ -1,3 +1,5 @@
+import io
+import pathlib
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -30,6 +32,10 @@ from sb3_qvpo.policies import (
 from sb3_qvpo.weights import WEIGHT_TRANSFORMS, QWeightTransform, uniform_entropy_samples
 
 SelfQVPO = TypeVar("SelfQVPO", bound="QVPO")
+
+# QVPO arguments that are the policy's settings, and those of them a trained model may change
+POLICY_SETTINGS = ("n_diffusion_steps", "beta_schedule", "n_behavior_candidates", "n_eval_candidates")
+ADJUSTABLE_POLICY_SETTINGS = ("n_behavior_candidates", "n_eval_candidates")
 
 
 class QVPO(OffPolicyAlgorithm):
@@ -170,7 +176,7 @@ class QVPO(OffPolicyAlgorithm):
             "n_behavior_candidates": n_behavior_candidates,
             "n_eval_candidates": n_eval_candidates,
         }
-        for name in diffusion_kwargs:
+        for name in POLICY_SETTINGS:
             if name in policy_kwargs:
                 raise ValueError(f"Pass {name!r} to QVPO directly, not in policy_kwargs")
         policy_kwargs.update(diffusion_kwargs)
@@ -201,18 +207,16 @@ class QVPO(OffPolicyAlgorithm):
             support_multi_env=True,
         )
 
+        # n_diffusion_steps, beta_schedule, n_behavior_candidates and n_eval_candidates belong to the
+        # policy (through policy_kwargs); QVPO reads them from it (see POLICY_SETTINGS)
         self.actor_learning_rate = actor_learning_rate
-        self.n_diffusion_steps = n_diffusion_steps
-        self.beta_schedule = beta_schedule
         self.n_train_candidates = n_train_candidates
         self.n_kept_candidates = n_kept_candidates
-        self.n_behavior_candidates = n_behavior_candidates
         self.n_target_candidates = n_target_candidates
-        self.n_eval_candidates = n_eval_candidates
         self.n_uniform_samples = n_uniform_samples
         self.ent_coef = ent_coef
         self.ent_coef_min = ent_coef_min
-        self.weight_transform_name = weight_transform
+        self.weight_transform = weight_transform
         self.weight_transform_kwargs = weight_transform_kwargs
         self.max_grad_norm = max_grad_norm
 
@@ -224,7 +228,7 @@ class QVPO(OffPolicyAlgorithm):
         self._create_aliases()
         self.actor_lr_schedule = FloatSchedule(self.actor_learning_rate)
         self.ent_coef_schedule = make_ent_coef_schedule(self.ent_coef, self.ent_coef_min)
-        self.weight_transform = QWeightTransform(self.weight_transform_name, self.weight_transform_kwargs).to(self.device)
+        self.q_weighting = QWeightTransform(self.weight_transform, self.weight_transform_kwargs).to(self.device)
 
     def _create_aliases(self) -> None:
         self.actor = self.policy.actor
@@ -252,7 +256,7 @@ class QVPO(OffPolicyAlgorithm):
             state_values = candidate_q.mean(dim=1, keepdim=True)
 
             # 3. Q-weights of the kept candidates (clipped advantage by default)
-            weights = self.weight_transform(kept_q, state_values, candidate_q)
+            weights = self.q_weighting(kept_q, state_values, candidate_q)
 
             # 4. Diffusion entropy regularisation: uniform actions weighted by lambda * w(s)
             uniform_actions = uniform_entropy_samples(
@@ -356,11 +360,74 @@ class QVPO(OffPolicyAlgorithm):
             "actor_target",
             "critic",
             "critic_target",
-            "weight_transform",
+            "q_weighting",
         ]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
-        return ["policy", "actor.optimizer", "critic.optimizer", "weight_transform"], []
+        return ["policy", "actor.optimizer", "critic.optimizer", "q_weighting"], []
+
+    # --- settings owned by the policy ---------------------------------------------------------
+
+    @property
+    def n_diffusion_steps(self) -> int:
+        """T, the policy's denoising steps (fixed once the policy is built)."""
+        return self.policy.n_diffusion_steps
+
+    @property
+    def beta_schedule(self) -> str:
+        """The policy's variance schedule (fixed once the policy is built)."""
+        return self.policy.beta_schedule
+
+    @property
+    def n_behavior_candidates(self) -> int:
+        """K_b, candidates of ``predict(deterministic=False)``; setting it changes the policy's."""
+        return self.policy.n_behavior_candidates
+
+    @n_behavior_candidates.setter
+    def n_behavior_candidates(self, value: int) -> None:
+        self._set_policy_setting("n_behavior_candidates", value)
+
+    @property
+    def n_eval_candidates(self) -> int:
+        """K_eval, candidates of ``predict(deterministic=True)``; setting it changes the policy's."""
+        return self.policy.n_eval_candidates
+
+    @n_eval_candidates.setter
+    def n_eval_candidates(self, value: int) -> None:
+        self._set_policy_setting("n_eval_candidates", value)
+
+    def _set_policy_setting(self, name: str, value: int) -> None:
+        check_positive_count(name, value)
+        setattr(self.policy, name, value)
+        self.policy_kwargs[name] = value  # saved with the model, so that load() builds the policy with it
+
+    @classmethod
+    def load(  # type: ignore[override]
+        cls: type[SelfQVPO],
+        path: str | pathlib.Path | io.BufferedIOBase,
+        env: GymEnv | None = None,
+        device: th.device | str = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        **kwargs: Any,
+    ) -> SelfQVPO:
+        """
+        SB3's ``load``; the policy's settings among ``kwargs`` (e.g. ``n_eval_candidates=64``, or what
+        rl-zoo3's ``--trained-agent`` passes) act on the loaded policy. ``n_diffusion_steps`` and
+        ``beta_schedule`` define the trained network and cannot change: a different value is refused.
+        """
+        overrides = {name: kwargs.pop(name) for name in POLICY_SETTINGS if name in kwargs}
+        model = super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
+        for name, value in overrides.items():
+            if name in ADJUSTABLE_POLICY_SETTINGS:
+                setattr(model, name, value)
+            elif value != getattr(model, name):
+                raise ValueError(
+                    f"{name}={value!r} differs from the loaded model's {getattr(model, name)!r}: "
+                    f"{name} defines the trained policy and cannot change at load time"
+                )
+        return model
 
 
 def keep_best_candidates(candidates: th.Tensor, q_values: th.Tensor, n_kept: int) -> tuple[th.Tensor, th.Tensor]:
@@ -411,6 +478,11 @@ def check_action_space(action_space: spaces.Space) -> None:
         )
 
 
+def check_positive_count(name: str, value: Any) -> None:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
 def check_qvpo_arguments(
     *,
     n_diffusion_steps: int,
@@ -438,8 +510,7 @@ def check_qvpo_arguments(
         "batch_size": batch_size,
     }
     for name, value in positive.items():
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        check_positive_count(name, value)
     if not isinstance(n_uniform_samples, (int, np.integer)) or n_uniform_samples < 0:
         raise ValueError(f"n_uniform_samples must be a non-negative integer, got {n_uniform_samples!r}")
     if n_kept_candidates > n_train_candidates:

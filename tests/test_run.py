@@ -24,7 +24,7 @@ def test_paper_defaults():
     assert (model.n_behavior_candidates, model.n_target_candidates, model.n_eval_candidates) == (4, 4, 32)
     assert (model.batch_size, model.gamma, model.tau, model.learning_starts) == (256, 0.99, 0.005, 10_000)
     assert model.learning_rate == 3e-4 and model.actor_learning_rate == 1e-4
-    assert model.max_grad_norm == 2.0 and model.weight_transform_name == "advantage"
+    assert model.max_grad_norm == 2.0 and model.weight_transform == "advantage"
     assert model.ent_coef_schedule(1.0) == 0.02 and model.ent_coef_schedule(0.0) == pytest.approx(0.002)
     assert model.actor.optimizer.defaults["eps"] == 1e-5 and model.critic.optimizer.defaults["eps"] == 1e-5
     hidden = [layer.out_features for layer in model.actor.noise_net.hidden]

@@ -1,6 +1,7 @@
 """Everything needed to continue training survives save/load."""
 
 import numpy as np
+import pytest
 import torch as th
 
 from sb3_qvpo import QVPO, DiffusionPolicy
@@ -29,8 +30,8 @@ def test_save_load_round_trip(tiny, tmp_path):
     np.testing.assert_array_equal(before, after)
 
     _assert_state_dicts_equal(model.policy.state_dict(), loaded.policy.state_dict())
-    _assert_state_dicts_equal(model.weight_transform.state_dict(), loaded.weight_transform.state_dict())
-    assert loaded.weight_transform.running_mean.item() != 0.0
+    _assert_state_dicts_equal(model.q_weighting.state_dict(), loaded.q_weighting.state_dict())
+    assert loaded.q_weighting.running_mean.item() != 0.0
     for name in ("actor", "critic"):
         saved = getattr(model, name).optimizer.state_dict()
         restored = getattr(loaded, name).optimizer.state_dict()
@@ -41,7 +42,7 @@ def test_save_load_round_trip(tiny, tmp_path):
     assert loaded.actor_target is loaded.policy.actor_target
     _assert_state_dicts_equal(model.actor_target.state_dict(), loaded.actor_target.state_dict())
     # QVPO's own settings and the entropy-coefficient progress
-    assert loaded.n_diffusion_steps == 3 and loaded.weight_transform_name == "exp"
+    assert loaded.n_diffusion_steps == 3 and loaded.weight_transform == "exp"
     assert loaded._current_progress_remaining == model._current_progress_remaining
     assert loaded.ent_coef_schedule(0.5) == model.ent_coef_schedule(0.5)
 
@@ -68,3 +69,23 @@ def test_policy_save_load(tiny, tmp_path):
     assert policy.n_eval_candidates == 6 and policy.n_diffusion_steps == 3
     obs = np.stack([model.observation_space.sample() for _ in range(5)])
     np.testing.assert_array_equal(policy.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0])
+
+
+def test_policy_settings_have_one_owner(tmp_path, tiny):
+    """n_eval_candidates and n_behavior_candidates live in the policy: QVPO reads and sets them there."""
+    model = QVPO("DiffusionPolicy", "Pendulum-v1", **tiny(n_eval_candidates=4, n_behavior_candidates=2))
+    assert model.n_eval_candidates == model.policy.n_eval_candidates == 4
+    model.n_eval_candidates = 6
+    assert model.policy.n_eval_candidates == 6 and model.policy.eval_noise(1).shape[1] == 6
+    model.save(tmp_path / "model")
+    assert QVPO.load(tmp_path / "model").policy.n_eval_candidates == 6
+
+    loaded = QVPO.load(tmp_path / "model", n_eval_candidates=64, n_behavior_candidates=3, n_diffusion_steps=3)
+    assert loaded.policy.n_eval_candidates == 64 and loaded.policy.n_behavior_candidates == 3
+    assert loaded.policy.eval_noise(2).shape[1] == 2 * 64
+    with pytest.raises(ValueError, match="n_diffusion_steps=5 differs from the loaded model's 3"):
+        QVPO.load(tmp_path / "model", n_diffusion_steps=5)
+    with pytest.raises(ValueError, match="n_eval_candidates must be a positive integer, got 0"):
+        model.n_eval_candidates = 0
+    with pytest.raises(AttributeError):
+        model.n_diffusion_steps = 4  # type: ignore[misc]

@@ -35,9 +35,13 @@ def test_train_continue_enjoy_record_plot(tmp_path: Path):
     assert model.n_diffusion_steps == 3 and model.policy.net_arch == [16]
 
     # Continue training the saved agent
-    result = run_zoo("train", *common, "--eval-freq", "-1", "-n", "100", "-i", str(run_dir / f"{ENV_ID}.zip"), cwd=tmp_path)
+    result = run_zoo(
+        "train", *common, "--eval-freq", "-1", "-n", "100", "-i", str(run_dir / f"{ENV_ID}.zip"),
+        "-params", "n_eval_candidates:7", cwd=tmp_path,
+    )  # fmt: skip
     assert "Loading pretrained agent" in result.stdout
     continued = QVPO.load(tmp_path / "logs" / "qvpo" / f"{ENV_ID}_2" / f"{ENV_ID}.zip")
+    assert continued.policy.n_eval_candidates == 7  # the file's other settings reached the loaded policy too
     # rl-zoo3 restarts the step counter; the update counter goes on from the loaded agent
     assert continued.num_timesteps == 100
     assert continued._n_updates > model._n_updates
