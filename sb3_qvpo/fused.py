@@ -12,8 +12,9 @@ Only a sigmoid is evaluated, nothing overflows, and the layer before hands over 
 for free (``addmm`` with ``alpha = beta = -1``). Measured against ``F.mish`` in float64 the
 difference is a few float32 ulps of ``|x|``.
 
-On CPU the large hidden-to-hidden products go through oneDNN's ``_linear_pointwise`` with weights
-packed once per call (``pack_negated``). It is an internal op, used because it measured 1.3-1.4x
+On CPU the large hidden-to-hidden products go through oneDNN's packed linear layer with weights
+packed once per call (``pack_negated``; the internal ops are in ``torch_internals.py``). It is an
+internal op, used because it measured 1.3-1.4x
 faster than MKL's ``addmm`` on the 16384 x 256 x 256 float32 products that bound an update (1 and
 2 threads; 1.15-1.2x in bfloat16). The weight and bias are packed negated, so the product yields
 ``g = -x`` as ``addmm`` does. The op has no ``out=``: its output is a new tensor, which costs
@@ -21,10 +22,10 @@ nothing measurable (malloc reuses the freed block; no page faults after the firs
 else (CUDA, other dtypes, an op that is missing or fails a one-time probe) uses ``addmm``.
 """
 
-import functools
-
 import torch as th
 from torch import nn
+
+from sb3_qvpo.torch_internals import onednn_linear, onednn_linear_works, onednn_pack_linear_weight
 
 # Batches below this many elements are bound by per-operator overhead, not memory traffic:
 # one call of F.mish beats three passes there.
@@ -53,21 +54,6 @@ def mish_of_negated(negated: th.Tensor, out: th.Tensor) -> th.Tensor:
 PackedLayer = tuple[th.Tensor, th.Tensor]
 
 
-@functools.cache
-def onednn_linear_works(dtype: th.dtype) -> bool:
-    """Whether oneDNN's packed linear runs here in ``dtype`` and agrees with ``addmm`` (probed once)."""
-    try:
-        if not th.backends.mkldnn.is_available():
-            return False
-        generator = th.Generator().manual_seed(0)
-        x, weight, bias = (th.randn(shape, generator=generator).to(dtype) for shape in ((8, 16), (4, 16), (4,)))
-        packed = th.ops.mkldnn._reorder_linear_weight(weight, 8)
-        result = th.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
-        return bool(th.allclose(result.float(), th.addmm(bias, x, weight.t()).float(), rtol=1e-2, atol=1e-2))
-    except (AttributeError, RuntimeError):
-        return False
-
-
 def pack_negated(layers: list[tuple[th.Tensor, th.Tensor]], n_rows: int) -> list[PackedLayer] | None:
     """
     The hidden layers as oneDNN-packed ``(-W, -b)``, for ``negated_linear`` on batches of ``n_rows``.
@@ -81,10 +67,13 @@ def pack_negated(layers: list[tuple[th.Tensor, th.Tensor]], n_rows: int) -> list
     weight = layers[0][0]
     if weight.device.type != "cpu" or weight.dtype not in (th.float32, th.bfloat16) or not onednn_linear_works(weight.dtype):
         return None
-    try:
-        return [(th.ops.mkldnn._reorder_linear_weight(-weight, n_rows), -bias) for weight, bias in layers]
-    except RuntimeError:
-        return None
+    packed = []
+    for weight, bias in layers:
+        packed_weight = onednn_pack_linear_weight(-weight, n_rows)
+        if packed_weight is None:
+            return None
+        packed.append((packed_weight, -bias))
+    return packed
 
 
 def negated_linear(h: th.Tensor, layer: PackedLayer, packed: bool, out: th.Tensor) -> th.Tensor:
@@ -94,7 +83,7 @@ def negated_linear(h: th.Tensor, layer: PackedLayer, packed: bool, out: th.Tenso
     """
     weight, bias = layer
     if packed:
-        return th.ops.mkldnn._linear_pointwise(h, weight, bias, "none", [], "")
+        return onednn_linear(h, weight, bias)
     return th.addmm(bias, h, weight.t(), beta=-1.0, alpha=-1.0, out=out)
 
 

@@ -27,6 +27,7 @@ from torch import nn
 from sb3_qvpo.diffusion import GaussianDiffusion, ReverseSchedule
 from sb3_qvpo.fused import Workspace, hidden_stack, linear_parameters, pack_negated, use_fused_mish
 from sb3_qvpo.networks import NoisePredictionNet, sinusoidal_embedding
+from sb3_qvpo.torch_internals import onednn_bfloat16_supported
 
 SAMPLING_DTYPES = {"float32": th.float32, "bfloat16": th.bfloat16}
 
@@ -84,7 +85,7 @@ def bfloat16_supported(device: th.device) -> bool:
     if device.type == "cuda":
         return th.cuda.is_bf16_supported(including_emulation=False)
     if device.type == "cpu":
-        return bool(th.ops.mkldnn._is_mkldnn_bf16_supported())
+        return onednn_bfloat16_supported()
     return False
 
 

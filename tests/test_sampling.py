@@ -9,10 +9,10 @@ from gymnasium import spaces
 from torch import nn
 from torch.nn import functional as F
 
-from sb3_qvpo import QVPO, fused
+from sb3_qvpo import QVPO, fused, torch_internals
 from sb3_qvpo import sampling as sampling_module
 from sb3_qvpo.diffusion import GaussianDiffusion
-from sb3_qvpo.fused import Workspace, mish_of_negated, onednn_linear_works, pack_negated, use_fused_mish
+from sb3_qvpo.fused import Workspace, mish_of_negated, pack_negated, use_fused_mish
 from sb3_qvpo.networks import NoisePredictionNet
 from sb3_qvpo.policies import DiffusionPolicy, repeat_observation, score_candidates
 from sb3_qvpo.sampling import (
@@ -21,6 +21,7 @@ from sb3_qvpo.sampling import (
     sample_candidates,
     sample_candidates_reference,
 )
+from sb3_qvpo.torch_internals import onednn_linear_works
 
 ACTION_DIM, STATE_DIM, N_STEPS = 3, 5, 6
 
@@ -158,6 +159,29 @@ def test_bfloat16_falls_back_with_a_warning(monkeypatch):
         actions = sampler(net, diffusion, state, 5, noise)
     assert sampler.compute_dtype(th.device("cpu")) == th.float32
     th.testing.assert_close(actions, sample_candidates_reference(net, diffusion, state, 5, noise), rtol=0, atol=1e-5)
+
+
+def test_missing_internal_ops_fall_back_to_public_ones(monkeypatch):
+    """Without PyTorch's internal oneDNN ops: no packing, no bfloat16, and the sampler still matches the reference."""
+
+    def missing(name):
+        raise AttributeError(f"torch.ops.mkldnn has no {name} in this build")
+
+    monkeypatch.setattr(torch_internals, "mkldnn_op", missing)
+    onednn_linear_works.cache_clear()
+    try:
+        assert not torch_internals.onednn_bfloat16_supported()
+        assert torch_internals.onednn_pack_linear_weight(th.randn(4, 4), 8) is None
+        assert not onednn_linear_works(th.float32)
+        assert pack_negated([(th.randn(8, 8), th.randn(8))], 16) is None
+        net, diffusion, state, noise = make_problem(16, 64)
+        sampler = CandidateSampler("bfloat16")
+        with pytest.warns(UserWarning, match="sampling in float32"):
+            actions = sampler(net, diffusion, state, 64, noise)
+        reference = sample_candidates_reference(net, diffusion, state, 64, noise)
+        th.testing.assert_close(actions, reference, rtol=0, atol=1e-5)
+    finally:
+        onednn_linear_works.cache_clear()
 
 
 def test_compiled_sampler_matches_reference():
