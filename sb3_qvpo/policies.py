@@ -143,6 +143,19 @@ class DiffusionActor(BasePolicy):
             features = self.extract_features(obs, self.features_extractor)
             return self.sampler(self.noise_net, self.diffusion, features, n_candidates, noise, self.reverse_schedule)
 
+    def weighted_loss(self, obs: PyTorchObs, actions: th.Tensor, weights: th.Tensor) -> th.Tensor:
+        """
+        The Q-weighted noise-prediction loss of several actions per state, with the features of each
+        state extracted once and repeated (not the observations).
+
+        :param obs: observations, batch size B
+        :param actions: target actions of each state, shape (B, M, A)
+        :param weights: their weights, shape (B, M)
+        """
+        n_per_state = actions.shape[1]
+        features = self.extract_features(obs, self.features_extractor).repeat_interleave(n_per_state, dim=0)
+        return self.diffusion_loss(features, actions.reshape(-1, actions.shape[2]), weights.reshape(-1))
+
     def diffusion_loss(self, features: th.Tensor, actions: th.Tensor, weights: th.Tensor) -> th.Tensor:
         """
         Weighted noise-prediction loss of the actions under the current denoiser.
@@ -346,6 +359,27 @@ class DiffusionPolicy(BasePolicy):
         critic_kwargs = self._update_features_extractor(self.critic_kwargs, features_extractor)
         return ContinuousCritic(**critic_kwargs).to(self.device)
 
+    def sample_and_score(
+        self,
+        obs: PyTorchObs,
+        n_candidates: int,
+        target: bool = False,
+        noise: th.Tensor | None = None,
+    ) -> tuple[th.Tensor, th.Tensor]:
+        """
+        Draw K actions per state from the actor and score them with the minimum over the critics (no gradient).
+
+        :param obs: observations, batch size B
+        :param n_candidates: K
+        :param target: use the target actor and the target critic
+        :param noise: optional reverse-process noise, shape (S + 1, B * K, A)
+        :return: the candidates (B, K, A) and their min-Q values (B, K)
+        """
+        actor, critic = (self.actor_target, self.critic_target) if target else (self.actor, self.critic)
+        with th.no_grad():
+            candidates = actor.sample(obs, n_candidates, noise)
+            return candidates, score_candidates(critic, obs, candidates, self.score_workspace)
+
     def best_of_candidates(
         self,
         obs: PyTorchObs,
@@ -362,10 +396,8 @@ class DiffusionPolicy(BasePolicy):
         :param noise: optional reverse-process noise, shape (S + 1, B * K, A)
         :return: the chosen actions (B, A) and their min-Q values (B, 1)
         """
-        actor, critic = (self.actor_target, self.critic_target) if target else (self.actor, self.critic)
+        candidates, q_values = self.sample_and_score(obs, n_candidates, target, noise)
         with th.no_grad():
-            candidates = actor.sample(obs, n_candidates, noise)
-            q_values = score_candidates(critic, obs, candidates, self.score_workspace)
             best_q, best_index = q_values.max(dim=1)
             best_actions = candidates[th.arange(candidates.shape[0], device=candidates.device), best_index]
         return best_actions, best_q.unsqueeze(1)

@@ -21,15 +21,8 @@ from stable_baselines3.common.utils import (
 from torch.nn import functional as F
 
 from sb3_qvpo.diffusion import BETA_SCHEDULES
-from sb3_qvpo.policies import (
-    DiffusionActor,
-    DiffusionPolicy,
-    MlpPolicy,
-    MultiInputPolicy,
-    repeat_observation,
-    score_candidates,
-)
-from sb3_qvpo.weights import WEIGHT_TRANSFORMS, QWeightTransform, uniform_entropy_samples
+from sb3_qvpo.policies import DiffusionActor, DiffusionPolicy, MlpPolicy, MultiInputPolicy
+from sb3_qvpo.weights import WEIGHT_TRANSFORMS, QWeightTransform, entropy_sample_weights, uniform_entropy_samples
 
 SelfQVPO = TypeVar("SelfQVPO", bound="QVPO")
 
@@ -251,7 +244,7 @@ class QVPO(OffPolicyAlgorithm):
 
             # 2. Candidates: N_train actions per state from the current actor, scored by min-Q
             states = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env).observations
-            candidates, candidate_q = self._sample_scored_candidates(states)
+            candidates, candidate_q = self.policy.sample_and_score(states, self.n_train_candidates)
             kept_actions, kept_q = keep_best_candidates(candidates, candidate_q, self.n_kept_candidates)
             state_values = candidate_q.mean(dim=1, keepdim=True)
 
@@ -304,23 +297,11 @@ class QVPO(OffPolicyAlgorithm):
         self._optimize(critic_loss, self.critic, "critic loss")
         return critic_loss.item(), current_q[0].mean().item()
 
-    def _sample_scored_candidates(self, states: PyTorchObs) -> tuple[th.Tensor, th.Tensor]:
-        """N_train candidates per state from the current actor, and their min-Q: (B, N, A), (B, N)."""
-        with th.no_grad():
-            candidates = self.actor.sample(states, self.n_train_candidates)
-            return candidates, score_candidates(self.critic, states, candidates, self.policy.score_workspace)
-
     def _actor_step(self, states: PyTorchObs, actions: th.Tensor, weights: th.Tensor) -> float:
         """
         Fit the diffusion policy to ``actions`` (B, M, A) of each state with per-sample ``weights`` (B, M).
         """
-        n_per_state = actions.shape[1]
-        features = self.actor.extract_features(repeat_observation(states, n_per_state), self.actor.features_extractor)
-        actor_loss = self.actor.diffusion_loss(
-            features,
-            actions.reshape(-1, actions.shape[2]),
-            weights.reshape(-1),
-        )
+        actor_loss = self.actor.weighted_loss(states, actions, weights)
         self._optimize(actor_loss, self.actor, "actor loss")
         return actor_loss.item()
 
@@ -441,16 +422,6 @@ def keep_best_candidates(candidates: th.Tensor, q_values: th.Tensor, n_kept: int
     kept_q, index = q_values.topk(n_kept, dim=1)
     kept_actions = candidates.gather(1, index.unsqueeze(2).expand(-1, -1, candidates.shape[2]))
     return kept_actions, kept_q
-
-
-def entropy_sample_weights(weights: th.Tensor, ent_coef: float, n_uniform_samples: int) -> th.Tensor:
-    """
-    Weight of each uniform sample: ``lambda * w(s)``, with w(s) the mean weight of the state's kept candidates.
-
-    :param weights: weights of the kept candidates, shape (B, k)
-    :return: shape (B, n_uniform_samples)
-    """
-    return (ent_coef * weights.mean(dim=1, keepdim=True)).expand(-1, n_uniform_samples)
 
 
 def make_ent_coef_schedule(ent_coef: float | Schedule, ent_coef_min: float) -> Schedule:

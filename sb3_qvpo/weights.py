@@ -109,3 +109,13 @@ class QWeightTransform(nn.Module):
         rate = self.params["rate"]
         self.running_mean.lerp_(q_values.mean(), rate)
         self.running_var.lerp_(q_values.var(unbiased=False), rate)
+
+
+def entropy_sample_weights(weights: th.Tensor, ent_coef: float, n_uniform_samples: int) -> th.Tensor:
+    """
+    Weight of each uniform sample: ``lambda * w(s)``, with w(s) the mean weight of the state's kept candidates.
+
+    :param weights: weights of the kept candidates, shape (B, k)
+    :return: shape (B, n_uniform_samples)
+    """
+    return (ent_coef * weights.mean(dim=1, keepdim=True)).expand(-1, n_uniform_samples)

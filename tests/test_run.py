@@ -7,6 +7,7 @@ import pytest
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import BitFlippingEnv
 from stable_baselines3.common.logger import configure
+from stable_baselines3.common.torch_layers import FlattenExtractor
 
 from sb3_qvpo import QVPO, DiffusionPolicy, MultiInputPolicy
 
@@ -93,3 +94,36 @@ def test_box_actions_are_rescaled_to_the_bounds(tiny):
         actions, _ = model.predict(obs, deterministic=deterministic)
         assert actions.shape == (50, 1)
         assert np.all((actions >= 10.0) & (actions <= 20.0))
+
+
+class CountingExtractor(FlattenExtractor):
+    """A flatten extractor that counts the observation rows it processes."""
+
+    def __init__(self, observation_space: gym.spaces.Box):
+        super().__init__(observation_space)
+        self.rows = 0
+
+    def forward(self, observations):
+        self.rows += len(observations)
+        return super().forward(observations)
+
+
+def test_one_update_extracts_features_once_per_state(tiny):
+    """Candidates and the actor loss repeat each state's features, not its observation (cheap for CNN or Dict inputs)."""
+    batch_size = 16
+    model = QVPO(
+        "DiffusionPolicy",
+        "Pendulum-v1",
+        seed=0,
+        **tiny(batch_size=batch_size, n_train_candidates=8, n_uniform_samples=10, policy_kwargs=dict(
+            net_arch=[16], features_extractor_class=CountingExtractor
+        )),
+    )  # fmt: skip
+    model.learn(tiny()["learning_starts"])  # random steps only: fills the buffer, no update
+    extractors = [model.actor.features_extractor, model.critic.features_extractor]
+    extractors += [model.actor_target.features_extractor, model.critic_target.features_extractor]
+    for extractor in extractors:
+        extractor.rows = 0
+    model.train(gradient_steps=1, batch_size=batch_size)
+    rows = [extractor.rows for extractor in extractors]
+    assert all(0 < n <= 3 * batch_size for n in rows), rows
