@@ -12,6 +12,7 @@ Indices: the paper's step ``t = 1..T`` is stored at index ``t - 1``, so index ``
 last denoising step (the one that adds no noise).
 """
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -119,6 +120,32 @@ class ReverseSchedule:
     def n_steps(self) -> int:
         """S, the number of reverse steps."""
         return len(self.timesteps)
+
+    @functools.cached_property
+    def step_constants(self) -> "StepConstants":
+        """The constants of ``reverse_step``, computed once."""
+        return StepConstants(self)
+
+
+class StepConstants:
+    """
+    The constants of each reverse step as Python floats rounded to float32 (read once, not indexed on the
+    device at every step), with ``c1 > 0`` folded into the x0 prediction.
+
+    :param schedule: the reverse process
+    """
+
+    def __init__(self, schedule: ReverseSchedule):
+        self.n_steps = schedule.n_steps
+        coef1, sqrt_recip, sqrt_recipm1, coef2, std = (
+            th.as_tensor(values, dtype=th.float32)
+            for values in (schedule.coef1, schedule.sqrt_recip, schedule.sqrt_recipm1, schedule.coef2, schedule.std)
+        )
+        self.coef1 = coef1.tolist()
+        self.coef2 = coef2.tolist()
+        self.std = std.tolist()
+        self.scaled_recip = (coef1 * sqrt_recip).tolist()
+        self.scaled_recipm1 = (coef1 * sqrt_recipm1).tolist()
 
 
 def ddim_coefficients(
@@ -288,21 +315,29 @@ class GaussianDiffusion(nn.Module):
         schedule = self.reverse_schedule() if schedule is None else schedule
         x = noise[schedule.n_steps]
         for i in reversed(range(schedule.n_steps)):
-            x = reverse_step(x, i, noise_fn(x, schedule.timesteps[i]), noise[i], schedule)
+            x = reverse_step(x, i, noise_fn(x, schedule.timesteps[i]), noise[i], schedule.step_constants)
         return x.clamp(-1.0, 1.0)
 
 
-def reverse_step(x_t: th.Tensor, i: int, noise_pred: th.Tensor, z: th.Tensor, schedule: ReverseSchedule) -> th.Tensor:
+def reverse_step(x_t: th.Tensor, i: int, noise_pred: th.Tensor, z: th.Tensor, constants: StepConstants) -> th.Tensor:
     """
-    Reverse step ``i`` of ``schedule``: ``x_prev = coef1 clip(x0_hat, -1, 1) + coef2 x_t + [i > 0] sigma z``.
+    Reverse step ``i``: ``x_prev = c1 clip(x0_hat, -1, 1) + c2 x_t + [i > 0] sigma z`` with
+    ``x0_hat = sqrt_recip x_t - sqrt_recipm1 eps``, in four passes, ``c1 > 0`` moved inside the clip:
+    ``x_prev = clip(c1 sqrt_recip x_t - c1 sqrt_recipm1 eps, -c1, c1) + c2 x_t + [i > 0] sigma z``.
+    Every sampler uses it, the reference loop and the fast ones.
 
-    :param x_t: noisy actions at level ``schedule.timesteps[i]``, shape (N, A)
-    :param noise_pred: eps_theta(x_t, t, s), shape (N, A)
+    :param x_t: noisy actions at the step's level, shape (N, A), float32
+    :param noise_pred: eps_theta(x_t, t, s), shape (N, A), float32 or bfloat16
     :param z: N(0, I) noise, shape (N, A); unused by the last step (i = 0)
+    :param constants: ``schedule.step_constants``
+    :return: x_prev, shape (N, A), a new tensor
     """
-    x_start = float(schedule.sqrt_recip[i]) * x_t - float(schedule.sqrt_recipm1[i]) * noise_pred
-    x_prev = float(schedule.coef1[i]) * x_start.clamp(-1.0, 1.0) + float(schedule.coef2[i]) * x_t
-    return x_prev if i == 0 else x_prev + float(schedule.std[i]) * z
+    c1 = constants.coef1[i]
+    x = th.mul(x_t, constants.scaled_recip[i]).sub_(noise_pred, alpha=constants.scaled_recipm1[i]).clamp_(-c1, c1)
+    x.add_(x_t, alpha=constants.coef2[i])
+    if i > 0:
+        x.add_(z, alpha=constants.std[i])
+    return x
 
 
 def weighted_noise_prediction_loss(noise_pred: th.Tensor, noise: th.Tensor, weights: th.Tensor) -> th.Tensor:

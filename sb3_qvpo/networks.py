@@ -66,6 +66,21 @@ class NoisePredictionNet(nn.Module):
         """:param t: step indices, shape (N,) :return: the time features, shape (N, time_dim)"""
         return self.time_mlp(sinusoidal_embedding(t, self.time_dim))
 
+    def split_first_layer(self, state: th.Tensor, embedding: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        """
+        The first layer split by input: ``W [x, emb(t), s] + b = W_x x + cond[t, s]``, so that the state's and
+        the step's share is computed once per state and step rather than once per candidate.
+
+        :param state: state features, shape (B, S)
+        :param embedding: sinusoidal embedding of the steps used, shape (T', time_dim)
+        :return: ``W_x^T``, shape (A, H), and ``cond = W_s s + W_t time_mlp(emb) + b``, shape (T', B, H)
+        """
+        first: nn.Linear = self.hidden[0]  # type: ignore[assignment]
+        w_x, w_t, w_s = first.weight.split([self.action_dim, self.time_dim, self.state_dim], dim=1)
+        time_term = th.addmm(first.bias, self.time_mlp(embedding), w_t.t())  # (T', H)
+        state_term = state @ w_s.t()  # (B, H)
+        return w_x.t(), state_term.unsqueeze(0) + time_term.unsqueeze(1)
+
     def forward(self, x_t: th.Tensor, t: th.Tensor, state: th.Tensor) -> th.Tensor:
         """
         :param x_t: noisy actions, shape (N, A)

@@ -24,7 +24,7 @@ from collections.abc import Callable
 import torch as th
 from torch import nn
 
-from sb3_qvpo.diffusion import GaussianDiffusion, ReverseSchedule
+from sb3_qvpo.diffusion import GaussianDiffusion, ReverseSchedule, StepConstants, reverse_step
 from sb3_qvpo.fused import Workspace, hidden_stack, linear_parameters, pack_negated, use_fused_mish
 from sb3_qvpo.networks import NoisePredictionNet, sinusoidal_embedding
 from sb3_qvpo.torch_internals import onednn_bfloat16_supported
@@ -96,61 +96,6 @@ def check_sampling_dtype(name: str) -> th.dtype:
     return SAMPLING_DTYPES[name]
 
 
-class ReverseStepCoefficients:
-    """
-    The per-step constants of a reverse schedule as Python floats (read once, not indexed on
-    the device at every step).
-
-    :param schedule: the reverse process (DDPM's, or DDIM's with fewer steps)
-    """
-
-    def __init__(self, schedule: ReverseSchedule):
-        self.schedule = schedule
-        self.n_steps = schedule.n_steps
-        coef1, sqrt_recip, sqrt_recipm1 = (
-            th.as_tensor(a, dtype=th.float32) for a in (schedule.coef1, schedule.sqrt_recip, schedule.sqrt_recipm1)
-        )
-        self.coef1 = coef1.tolist()
-        self.coef2 = th.as_tensor(schedule.coef2, dtype=th.float32).tolist()
-        self.std = th.as_tensor(schedule.std, dtype=th.float32).tolist()
-        # c1 folded into the x0 prediction (c1 > 0 for every schedule and eta), in float32 as the step runs
-        self.scaled_recip = (coef1 * sqrt_recip).tolist()
-        self.scaled_recipm1 = (coef1 * sqrt_recipm1).tolist()
-
-
-def reverse_step(x_t: th.Tensor, t: int, noise_pred: th.Tensor, z: th.Tensor, coefs: ReverseStepCoefficients) -> th.Tensor:
-    """
-    ``diffusion.reverse_step`` in four in-place passes, with ``c1_t > 0`` moved inside the clip:
-    ``x_{t-1} = clip(c1_t a_t x_t - c1_t b_t eps, -c1_t, c1_t) + c2_t x_t + [t > 0] sigma_t z``.
-
-    :param x_t: shape (N, A), float32
-    :param noise_pred: eps_theta, shape (N, A), float32 or bfloat16
-    :param z: shape (N, A)
-    :return: x_{t-1}, shape (N, A), a new tensor
-    """
-    c1 = coefs.coef1[t]
-    x = th.mul(x_t, coefs.scaled_recip[t]).sub_(noise_pred, alpha=coefs.scaled_recipm1[t]).clamp_(-c1, c1)
-    x.add_(x_t, alpha=coefs.coef2[t])
-    if t > 0:
-        x.add_(z, alpha=coefs.std[t])
-    return x
-
-
-def conditioning_terms(noise_net: NoisePredictionNet, state: th.Tensor, embedding: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
-    """
-    Split the first layer: ``W [x, emb(t), s] + b = W_x x + cond[t, state]``.
-
-    :param state: state features, shape (B, S)
-    :param embedding: sinusoidal embedding of the S visited steps, shape (S, time_dim)
-    :return: ``W_x^T``, shape (A, H), and ``cond = W_s s + W_t emb(t) + b``, shape (S, B, H)
-    """
-    first: nn.Linear = noise_net.hidden[0]  # type: ignore[assignment]
-    w_x, w_t, w_s = first.weight.split([noise_net.action_dim, noise_net.time_dim, noise_net.state_dim], dim=1)
-    time_term = th.addmm(first.bias, noise_net.time_mlp(embedding), w_t.t())  # (T, H)
-    state_term = state @ w_s.t()  # (B, H)
-    return w_x.t(), state_term.unsqueeze(0) + time_term.unsqueeze(1)
-
-
 def denoise_functional(
     x_last: th.Tensor,
     noise: th.Tensor,
@@ -159,7 +104,7 @@ def denoise_functional(
     layers: list[tuple[th.Tensor, th.Tensor]],
     output: tuple[th.Tensor, th.Tensor],
     activation: nn.Module,
-    coefs: ReverseStepCoefficients,
+    constants: StepConstants,
 ) -> th.Tensor:
     """
     The reverse loop without buffers or in-place tricks on inputs: the form ``torch.compile`` gets.
@@ -172,13 +117,13 @@ def denoise_functional(
     """
     n_states, n_candidates, action_dim = x_last.shape
     x = x_last.reshape(n_states * n_candidates, action_dim)
-    for t in reversed(range(coefs.n_steps)):
+    for t in reversed(range(constants.n_steps)):
         pre = th.matmul(x.to(w_x_t.dtype).view(n_states, n_candidates, action_dim), w_x_t) + cond[t].unsqueeze(1)
         h = activation(pre.view(n_states * n_candidates, -1))
         for weight, bias in layers:
             h = activation(th.addmm(bias, h, weight.t()))
         noise_pred = th.addmm(output[1], h, output[0].t())
-        x = reverse_step(x, t, noise_pred, noise[t], coefs)
+        x = reverse_step(x, t, noise_pred, noise[t], constants)
     return x.clamp(-1.0, 1.0)
 
 
@@ -197,7 +142,7 @@ class CandidateSampler:
         self.dtype = check_sampling_dtype(dtype)
         self.compile = compile
         self.workspace = Workspace()
-        self._coefs: ReverseStepCoefficients | None = None
+        self._constants: StepConstants | None = None
         self._embeddings: dict[tuple[tuple[int, ...], int, th.device], th.Tensor] = {}
         self._compiled: dict[str, Callable[..., th.Tensor]] = {}
         self._checked_devices: dict[th.device, th.dtype] = {}
@@ -221,11 +166,6 @@ class CandidateSampler:
         if key not in self._embeddings:
             self._embeddings[key] = sinusoidal_embedding(th.tensor(timesteps, device=device), time_dim)
         return self._embeddings[key]
-
-    def coefficients(self, schedule: ReverseSchedule) -> ReverseStepCoefficients:
-        if self._coefs is None or self._coefs.schedule is not schedule:
-            self._coefs = ReverseStepCoefficients(schedule)
-        return self._coefs
 
     def __call__(
         self,
@@ -254,11 +194,11 @@ class CandidateSampler:
             noise = draw_sampling_noise(schedule.n_steps, n_samples, action_dim, state.device)
         check_noise(noise, schedule.n_steps, n_samples, action_dim)
         dtype = self.compute_dtype(state.device)
-        coefs = self.coefficients(schedule)
+        constants = schedule.step_constants
 
         with th.no_grad():
             embedding = self.step_embedding(schedule.timesteps, noise_net.time_dim, state.device)
-            w_x_t, cond = conditioning_terms(noise_net, state, embedding)
+            w_x_t, cond = noise_net.split_first_layer(state, embedding)
             layers = [linear_parameters(layer) for layer in list(noise_net.hidden)[1:]]
             output = linear_parameters(noise_net.output)
             if dtype != th.float32:
@@ -268,10 +208,10 @@ class CandidateSampler:
             x_last = noise[schedule.n_steps].view(n_states, n_candidates, action_dim)
             if self.compile:
                 actions = self._compiled_loop(state.device)(
-                    x_last, noise, cond, w_x_t, layers, output, noise_net.activation, coefs
+                    x_last, noise, cond, w_x_t, layers, output, noise_net.activation, constants
                 ).clone()
             else:
-                actions = self._denoise(x_last, noise, cond, w_x_t, layers, output, noise_net.activation, coefs)
+                actions = self._denoise(x_last, noise, cond, w_x_t, layers, output, noise_net.activation, constants)
         return actions.view(n_states, n_candidates, action_dim)
 
     def _compiled_loop(self, device: th.device) -> Callable[..., th.Tensor]:
@@ -292,7 +232,7 @@ class CandidateSampler:
         layers: list[tuple[th.Tensor, th.Tensor]],
         output: tuple[th.Tensor, th.Tensor],
         activation: nn.Module,
-        coefs: ReverseStepCoefficients,
+        constants: StepConstants,
     ) -> th.Tensor:
         """Eager loop on preallocated buffers; arguments as in ``denoise_functional``."""
         n_states, n_candidates, action_dim = x_last.shape
@@ -309,7 +249,7 @@ class CandidateSampler:
         sign = -1.0 if negated else 1.0
 
         x = x_last.reshape(n_samples, action_dim)
-        for t in reversed(range(coefs.n_steps)):
+        for t in reversed(range(constants.n_steps)):
             x_in = x if dtype == x.dtype else x.to(dtype)
             if n_states == 1:  # acting in one environment: a plain product is cheaper than a batched one
                 pre = th.addmm(cond[t, 0], x_in, w_x_t, alpha=sign, out=pre_buffer)
@@ -322,7 +262,7 @@ class CandidateSampler:
                     out=pre_buffer.view(n_states, n_candidates, hidden_dim),
                 ).view(n_samples, hidden_dim)
             noise_pred = hidden_stack(pre, layers, output, activation, negated, (pre_buffer, act_buffer), packed)
-            x = reverse_step(x, t, noise_pred, noise[t], coefs)
+            x = reverse_step(x, t, noise_pred, noise[t], constants)
         return x.clamp_(-1.0, 1.0)
 
 
