@@ -30,7 +30,7 @@ ZOO_REQUIRES = [
     "moviepy",
 ]
 
-# examples/compare.py (plots and statistics) and examples/multimodal.py
+# benchmarks/compare.py (plots and statistics) and benchmarks/multimodal.py
 EVIDENCE_REQUIRES = ["matplotlib", "pandas", "scipy"]
 
 setup(

@@ -2,7 +2,7 @@
 Named QVPO settings, as keyword arguments of :class:`sb3_qvpo.QVPO`.
 
 ``CPU_PRESET`` is the one definition of the CPU-sized settings used by ``examples/train.py``,
-``examples/compare.py --qvpo-settings cpu`` and the CPU entries of the shipped rl-zoo3 file
+``benchmarks/compare.py --qvpo-settings cpu`` and the CPU entries of the shipped rl-zoo3 file
 (tested to agree). It was chosen by measurement: see ``docs/presets.md``.
 """
 

@@ -1,4 +1,4 @@
-"""examples/compare.py: the --quick comparison end to end, resuming, and bad input."""
+"""benchmarks/compare.py: the --quick comparison end to end, resuming, and bad input."""
 
 import json
 import os
@@ -9,9 +9,13 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
+
+# slow: tens of seconds each (pytest -m "not expensive" skips them)
+pytestmark = pytest.mark.expensive
 
 ROOT = Path(__file__).resolve().parents[1]
-COMPARE = ROOT / "examples" / "compare.py"
+COMPARE = ROOT / "benchmarks" / "compare.py"
 
 
 def run_compare(*args: str) -> subprocess.CompletedProcess:

@@ -2,12 +2,14 @@
 
 import gymnasium as gym
 import numpy as np
+import pytest
 import torch as th
 
 import sb3_qvpo.envs  # noqa: F401  (registers the tasks)
 from sb3_qvpo import QVPO
 
 
+@pytest.mark.expensive
 def test_solves_continuous_bandit():
     env = gym.make("sb3_qvpo/ContinuousBandit-v0", target=(0.5, -0.3))
     model = QVPO(

@@ -45,6 +45,7 @@ def test_coverage_criterion_can_fail():
     assert n_covered(model.actor.sample(th.zeros(1, 1), 1000)[0].numpy(), env.optima) == 0
 
 
+@pytest.mark.expensive
 def test_qvpo_keeps_several_optima_online():
     """
     The paper's claim (b) on this task: QVPO trained online, with small settings, ends with a diffusion policy

@@ -9,8 +9,12 @@ import sys
 from pathlib import Path
 
 import optuna
+import pytest
 import yaml
 from zoo_helpers import run_zoo, throwaway_postgres, write_tiny_conf, zoo_command, zoo_env
+
+# slow: tens of seconds each (pytest -m "not expensive" skips them)
+pytestmark = pytest.mark.expensive
 
 ENV_ID = "Pendulum-v1"
 # A trial: 50 random steps, 10 updates, one evaluation episode at the end.

@@ -60,6 +60,7 @@ def test_learn_n_step_and_train_freq(tiny):
     assert model._n_updates > 0
 
 
+@pytest.mark.expensive
 def test_logged_metrics(tiny, tmp_path):
     model = QVPO("DiffusionPolicy", "Pendulum-v1", seed=0, **tiny(learning_starts=100, n_uniform_samples=3))
     model.set_logger(configure(str(tmp_path), ["csv"]))

@@ -184,6 +184,7 @@ def test_missing_internal_ops_fall_back_to_public_ones(monkeypatch):
         onednn_linear_works.cache_clear()
 
 
+@pytest.mark.expensive
 def test_compiled_sampler_matches_reference():
     # A tiny denoiser and two steps keep the CPU compilation to a few seconds
     th.manual_seed(0)

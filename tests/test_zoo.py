@@ -22,6 +22,7 @@ ENV_ID = "Pendulum-v1"
 # --- train, continue, enjoy, record, plot through the wrapper -------------------------------
 
 
+@pytest.mark.expensive
 def test_train_continue_enjoy_record_plot(tmp_path: Path):
     conf = write_tiny_conf(tmp_path / "tiny.yml")
     common = ["--env", ENV_ID, "-conf", str(conf), "-f", "logs", "--num-threads", "1", "--seed", "0"]
@@ -61,6 +62,7 @@ def test_train_continue_enjoy_record_plot(tmp_path: Path):
     assert (tmp_path / "results.pkl").is_file()
 
 
+@pytest.mark.expensive
 def test_short_run_evaluates_without_eval_freq(tmp_path: Path):
     """rl-zoo3's --eval-freq default (25,000) exceeds a short run: it still evaluates, so --load-best works."""
     conf = write_tiny_conf(tmp_path / "tiny.yml", n_timesteps=300)
@@ -72,6 +74,7 @@ def test_short_run_evaluates_without_eval_freq(tmp_path: Path):
     assert "best_model.zip" in result.stdout and "Episode Reward" in result.stdout
 
 
+@pytest.mark.expensive
 def test_n_envs_subproc(tmp_path: Path):
     conf = write_tiny_conf(tmp_path / "tiny.yml", n_timesteps=200)
     run_zoo(

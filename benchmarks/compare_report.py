@@ -1,5 +1,5 @@
 """
-The report of examples/compare.py: the combined CSV, a learning-curve PNG per env, and a markdown table.
+The report of benchmarks/compare.py: the combined CSV, a learning-curve PNG per env, and a markdown table.
 
 Statistics come from scipy.stats: the interquartile mean (IQM) over seeds is `trim_mean(x, 0.25)` (the
 function rliable's IQM uses), and its 95% confidence interval is a percentile bootstrap over seeds

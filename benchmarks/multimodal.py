@@ -2,9 +2,9 @@
 Multimodality demo: train QVPO and SAC on a one-step task with four equally good optima, then draw many
 actions from each learned policy for the (only) state and plot them over the reward landscape.
 
-    python examples/multimodal.py --out docs/evidence/multimodal.png     # QVPO (two settings) and SAC, picture
-    python examples/multimodal.py --variants --seeds 0 1 2 3 4            # which QVPO choices keep the optima
-    python examples/multimodal.py --variants multimodal decaying-entropy --timesteps 20000 --seeds 0 1
+    python benchmarks/multimodal.py --out docs/evidence/multimodal.png     # QVPO (two settings) and SAC, picture
+    python benchmarks/multimodal.py --variants --seeds 0 1 2 3 4            # which QVPO choices keep the optima
+    python benchmarks/multimodal.py --variants multimodal decaying-entropy --timesteps 20000 --seeds 0 1
 
 The task is sb3_qvpo/MultimodalBandit-v0: reward max_k exp(-||a - c_k||^2 / (2 * 0.15^2)) for actions in
 [-1, 1]^2, optima c_k at (+-0.6, +-0.6). QVPO's samples are drawn from its diffusion policy (the reverse chain,

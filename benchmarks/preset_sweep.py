@@ -1,9 +1,9 @@
 """
 Choose the CPU preset by measurement: QVPO at a handful of CPU-sized settings on Pendulum-v1 and
-InvertedPendulum-v5, 3 seeds each, through examples/compare.py (same runner, resuming and report).
+InvertedPendulum-v5, 3 seeds each, through benchmarks/compare.py (same runner, resuming and report).
 
-    PYTHONPATH=. python examples/preset_sweep.py --out preset_sweep            # every variant, about 2 hours on 2 cores
-    PYTHONPATH=. python examples/preset_sweep.py --variants 3x64-T5-N16 --seeds 0 --timesteps 2000
+    PYTHONPATH=. python benchmarks/preset_sweep.py --out preset_sweep            # every variant, about 2 hours on 2 cores
+    PYTHONPATH=. python benchmarks/preset_sweep.py --variants 3x64-T5-N16 --seeds 0 --timesteps 2000
 
 Every variant shares the settings in BASE and changes the network, the number of train candidates N or
 the number of denoising steps T; everything else is QVPO's default. OUT/table.md gives the final and best
@@ -15,7 +15,7 @@ import argparse
 import os
 from pathlib import Path
 
-from compare import run_comparison  # examples/compare.py, beside this script
+from compare import run_comparison  # benchmarks/compare.py, beside this script
 from compare_report import write_report
 
 BASE = dict(learning_starts=1000, batch_size=128, n_eval_candidates=16)

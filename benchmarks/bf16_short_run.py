@@ -2,7 +2,7 @@
 Effect of ``sampling_dtype="bfloat16"`` on returns: the same short QVPO run (same seed) in float32
 and in bfloat16, evaluated with ``predict(deterministic=True)``.
 
-    PYTHONPATH=. python examples/bf16_short_run.py --env Pendulum-v1 --timesteps 6000
+    PYTHONPATH=. python benchmarks/bf16_short_run.py --env Pendulum-v1 --timesteps 6000
 """
 
 import argparse

@@ -1,4 +1,4 @@
-"""The README's main job runs end to end (with a tiny budget)."""
+"""The README's main job and the benchmark scripts run end to end (with tiny budgets)."""
 
 import os
 import re
@@ -7,17 +7,21 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from sb3_qvpo import QVPO
 from sb3_qvpo.presets import CPU_PRESET
 
+# slow: tens of seconds each (pytest -m "not expensive" skips them)
+pytestmark = pytest.mark.expensive
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_example(script: str, *args: str) -> subprocess.CompletedProcess:
-    """Run ``examples/<script>`` as the README does (``PYTHONPATH=.``), one thread."""
+def run_script(script: str, *args: str) -> subprocess.CompletedProcess:
+    """Run ``script`` (a path from the repository root) as the docs do (``PYTHONPATH=.``), one thread."""
     return subprocess.run(
-        [sys.executable, str(ROOT / "examples" / script), *args],
+        [sys.executable, str(ROOT / script), *args],
         capture_output=True,
         text=True,
         timeout=600,
@@ -48,13 +52,13 @@ def test_train_example(tmp_path):
 
 
 def test_train_example_refuses_bad_numbers(tmp_path):
-    result = run_example("train.py", "--threads", "0")
+    result = run_script("examples/train.py", "--threads", "0")
     assert result.returncode != 0 and "must be positive" in result.stderr
 
 
 def test_speed_benchmark_prints_its_table_and_floors():
-    result = run_example(
-        "benchmark_speed.py", "--envs", "Pendulum-v1", "--repeats", "1", "--act-repeats", "3", "--threads", "1"
+    result = run_script(
+        "benchmarks/speed.py", "--envs", "Pendulum-v1", "--repeats", "1", "--act-repeats", "3", "--threads", "1"
     )
     assert result.returncode == 0, result.stderr
     for row in ("| reference fp32 |", "| fast fp32 (default) |", "| fast bf16 |", "| SB3 SAC (for scale) |"):
@@ -66,14 +70,14 @@ def test_speed_benchmark_prints_its_table_and_floors():
 
 def test_multimodal_example_draws_its_picture_and_prints_the_variants_table(tmp_path):
     picture = tmp_path / "multimodal.png"
-    result = run_example("multimodal.py", "--timesteps", "1050", "--samples", "200", "--out", str(picture))
+    result = run_script("benchmarks/multimodal.py", "--timesteps", "1050", "--samples", "200", "--out", str(picture))
     assert result.returncode == 0, result.stderr
     assert picture.stat().st_size > 0
     for name in ("QVPO, multimodal settings", "QVPO, clipped advantage, best only", "SAC (Gaussian policy)"):
         assert f"{name}: share of samples near each optimum" in result.stdout
 
-    result = run_example(
-        "multimodal.py", "--variants", "multimodal", "best-only", "--timesteps", "1050", "--seeds", "0", "1",
+    result = run_script(
+        "benchmarks/multimodal.py", "--variants", "multimodal", "best-only", "--timesteps", "1050", "--seeds", "0", "1",
         "--samples", "200", "--jobs", "2",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -84,7 +88,7 @@ def test_multimodal_example_draws_its_picture_and_prints_the_variants_table(tmp_
 
 
 def test_threads_benchmark_prints_its_table():
-    result = run_example("benchmark_threads.py", "--settings", "cpu", "--threads", "1", "--load", "idle", "--chunks", "1")
+    result = run_script("benchmarks/threads.py", "--settings", "cpu", "--threads", "1", "--load", "idle", "--chunks", "1")
     assert result.returncode == 0, result.stderr
     assert "CPU: " in result.stdout
     row = [line for line in result.stdout.splitlines() if line.startswith("| cpu | Pendulum-v1 | idle |")]
@@ -94,7 +98,7 @@ def test_threads_benchmark_prints_its_table():
 def test_preset_sweep_writes_its_table(tmp_path):
     out = tmp_path / "sweep"
     args = ["--variants", "2x64-T5-N16", "--seeds", "0", "--timesteps", "1050", "--n-evals", "1", "--eval-episodes", "1"]
-    result = run_example("preset_sweep.py", *args, "--out", str(out))
+    result = run_script("benchmarks/preset_sweep.py", *args, "--out", str(out))
     assert result.returncode == 0, result.stdout + result.stderr
     table = (out / "table.md").read_text()
     for env_id in ("Pendulum-v1", "InvertedPendulum-v5"):

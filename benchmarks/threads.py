@@ -3,8 +3,8 @@ One torch thread or two? Time a QVPO training step (behaviour action, environmen
 the CPU preset (Pendulum-v1) and at the paper's settings (Hopper-v5), with 1 and 2 torch threads, on an
 idle machine and while a second process trains QVPO beside it (one thread, the CPU preset).
 
-    PYTHONPATH=. python examples/benchmark_threads.py
-    PYTHONPATH=. python examples/benchmark_threads.py --settings cpu --threads 1 2 --load idle busy
+    PYTHONPATH=. python benchmarks/threads.py
+    PYTHONPATH=. python benchmarks/threads.py --settings cpu --threads 1 2 --load idle busy
 
 Each measurement runs in a fresh process; it prints the median over --chunks chunks of ms per step.
 """

@@ -2,9 +2,9 @@
 Speed of one QVPO update and one behaviour action at the paper's defaults, against a
 straightforward reference implementation and SB3's SAC measured in the same run.
 
-    PYTHONPATH=. python examples/benchmark_speed.py                      # Hopper-v5 and Humanoid-v5
-    PYTHONPATH=. python examples/benchmark_speed.py --compile            # also torch.compile (slow start)
-    PYTHONPATH=. python examples/benchmark_speed.py --memory             # peak RSS, 1M-step buffer on Hopper
+    PYTHONPATH=. python benchmarks/speed.py                      # Hopper-v5 and Humanoid-v5
+    PYTHONPATH=. python benchmarks/speed.py --compile            # also torch.compile (slow start)
+    PYTHONPATH=. python benchmarks/speed.py --memory             # peak RSS, 1M-step buffer on Hopper
 
 The reference update is the whole QVPO update with the plain sampler (``sample_candidates_reference``:
 ``[x_t, emb(t), s]`` through the whole denoiser, time MLP included, at every step; no autograd)
@@ -27,7 +27,6 @@ from stable_baselines3 import SAC
 from stable_baselines3.common.logger import Logger
 
 import sb3_qvpo.policies
-import sb3_qvpo.qvpo
 from sb3_qvpo import QVPO
 from sb3_qvpo.fused import negated_linear, pack_negated
 from sb3_qvpo.policies import DiffusionActor, repeat_observation
@@ -138,24 +137,23 @@ def plain_score_candidates(critic, obs, candidates, workspace=None) -> th.Tensor
 def plain_sample(actor: DiffusionActor, obs, n_candidates: int, noise=None) -> th.Tensor:
     with th.no_grad():
         features = actor.extract_features(obs, actor.features_extractor)
+        schedule = actor.reverse_schedule
         if noise is None:
-            noise = draw_sampling_noise(
-                actor.n_diffusion_steps, len(features) * n_candidates, actor.action_dim, features.device
-            )
-        return sample_candidates_reference(actor.noise_net, actor.diffusion, features, n_candidates, noise)
+            noise = draw_sampling_noise(schedule.n_steps, len(features) * n_candidates, actor.action_dim, features.device)
+        return sample_candidates_reference(actor.noise_net, actor.diffusion, features, n_candidates, noise, schedule)
 
 
 @contextlib.contextmanager
 def reference_implementation(model: QVPO) -> Iterator[None]:
     """Swap in the straightforward sampler and critic scoring for the duration."""
-    saved = sb3_qvpo.policies.score_candidates, sb3_qvpo.qvpo.score_candidates
-    sb3_qvpo.policies.score_candidates = sb3_qvpo.qvpo.score_candidates = plain_score_candidates  # type: ignore[assignment]
+    saved = sb3_qvpo.policies.score_candidates
+    sb3_qvpo.policies.score_candidates = plain_score_candidates  # type: ignore[assignment]
     for actor in (model.actor, model.actor_target):
         actor.sample = lambda obs, n, noise=None, actor=actor: plain_sample(actor, obs, n, noise)  # type: ignore[method-assign]
     try:
         yield
     finally:
-        sb3_qvpo.policies.score_candidates, sb3_qvpo.qvpo.score_candidates = saved
+        sb3_qvpo.policies.score_candidates = saved
         for actor in (model.actor, model.actor_target):
             del actor.sample
 

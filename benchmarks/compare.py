@@ -15,9 +15,9 @@ starts the others from scratch. At the end it writes:
 
 wall_s is the run's wall-clock time up to that evaluation, evaluation time excluded. Examples:
 
-    python examples/compare.py --quick                                   # about a minute
-    python examples/compare.py --algos qvpo sac td3 --envs Pendulum-v1 --seeds 0 1 2 --timesteps 10000 --out cmp
-    python examples/compare.py --algos qvpo sac --envs Hopper-v5 --timesteps 1000000 --qvpo-settings paper --device cuda
+    python benchmarks/compare.py --quick                                   # about a minute
+    python benchmarks/compare.py --algos qvpo sac td3 --envs Pendulum-v1 --seeds 0 1 2 --timesteps 10000 --out cmp
+    python benchmarks/compare.py --algos qvpo sac --envs Hopper-v5 --timesteps 1000000 --qvpo-settings paper --device cuda
 """
 
 import argparse
