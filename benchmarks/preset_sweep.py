@@ -61,6 +61,30 @@ def plan(args: argparse.Namespace) -> list[dict]:
     return specs
 
 
+def summary_table(out: Path, specs: list[dict]) -> str:
+    """One row per variant: final and best return per env (mean ± std over seeds) and training minutes per run."""
+    import pandas as pd
+
+    results = pd.read_csv(out / "results.csv")
+    envs = list(dict.fromkeys(spec["env"] for spec in specs))
+    header = "| variant | " + " | ".join(f"{env} final | {env} best | {env} min/run" for env in envs) + " |"
+    lines = [header, "|---|" + "---|---|---|" * len(envs)]
+    for label in dict.fromkeys(spec["label"] for spec in specs):
+        cells = []
+        for env_id in envs:
+            runs = results[(results["algo"] == label) & (results["env"] == env_id)]
+            if runs.empty:
+                cells += ["", "", ""]
+                continue
+            last = runs.sort_values("step").groupby("seed").tail(1)
+            best = runs.groupby("seed")["mean_return"].max()
+            cells.append(f"{last['mean_return'].mean():.0f} ± {last['mean_return'].std(ddof=0):.0f}")
+            cells.append(f"{best.mean():.0f} ± {best.std(ddof=0):.0f}")
+            cells.append(f"{last['wall_s'].mean() / 60:.1f}")
+        lines.append(f"| {label.removeprefix('qvpo-')} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
@@ -79,6 +103,7 @@ def main() -> None:
     failed = run_comparison(specs, out, min(args.jobs, len(specs)))
     written = write_report(out, specs)
     print("Wrote " + ", ".join(str(path) for path in written), flush=True)
+    print(summary_table(out, specs))
     if failed:
         raise SystemExit(f"error: {len(failed)} run(s) failed: {failed}")
 
