@@ -28,8 +28,9 @@ from stable_baselines3.common.logger import Logger
 
 import sb3_qvpo.policies
 from sb3_qvpo import QVPO
-from sb3_qvpo.fused import negated_linear, pack_negated
-from sb3_qvpo.policies import DiffusionActor, repeat_observation
+from sb3_qvpo.actor import DiffusionActor
+from sb3_qvpo.batched_mlp import negated_linear, pack_negated
+from sb3_qvpo.policies import repeat_observation
 from sb3_qvpo.sampling import draw_sampling_noise, sample_candidates_reference
 
 HIDDEN, N_LAYERS, N_STEPS, N_TRAIN, N_TARGET, BATCH, N_UNIFORM, N_BEHAVIOUR = 256, 3, 20, 64, 4, 256, 10, 4

@@ -4,7 +4,6 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch as th
-from gymnasium import spaces
 from stable_baselines3.common.base_class import maybe_make_env
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.noise import ActionNoise
@@ -20,9 +19,10 @@ from stable_baselines3.common.utils import (
 )
 from torch.nn import functional as F
 
-from sb3_qvpo.diffusion import BETA_SCHEDULES
-from sb3_qvpo.policies import DiffusionActor, DiffusionPolicy, MlpPolicy, MultiInputPolicy
-from sb3_qvpo.weights import WEIGHT_TRANSFORMS, QWeightTransform, entropy_sample_weights, uniform_entropy_samples
+from sb3_qvpo.actor import DiffusionActor
+from sb3_qvpo.checks import check_action_space, check_positive_count, check_qvpo_arguments
+from sb3_qvpo.policies import DiffusionPolicy, MlpPolicy, MultiInputPolicy
+from sb3_qvpo.weights import QWeightTransform, entropy_sample_weights, keep_best_candidates, uniform_entropy_samples
 
 SelfQVPO = TypeVar("SelfQVPO", bound="QVPO")
 
@@ -411,19 +411,6 @@ class QVPO(OffPolicyAlgorithm):
         return model
 
 
-def keep_best_candidates(candidates: th.Tensor, q_values: th.Tensor, n_kept: int) -> tuple[th.Tensor, th.Tensor]:
-    """
-    Keep the ``n_kept`` highest-Q candidates of each state.
-
-    :param candidates: shape (B, N, A)
-    :param q_values: shape (B, N)
-    :return: kept actions (B, k, A) and their Q-values (B, k)
-    """
-    kept_q, index = q_values.topk(n_kept, dim=1)
-    kept_actions = candidates.gather(1, index.unsqueeze(2).expand(-1, -1, candidates.shape[2]))
-    return kept_actions, kept_q
-
-
 def make_ent_coef_schedule(ent_coef: float | Schedule, ent_coef_min: float) -> Schedule:
     """The entropy coefficient as a function of the remaining progress (1 at the start, 0 at the end)."""
     if callable(ent_coef):
@@ -433,67 +420,3 @@ def make_ent_coef_schedule(ent_coef: float | Schedule, ent_coef_min: float) -> S
     # lambda = max(ent_coef_min, ent_coef * progress_remaining): linear, reaching the floor
     # when a fraction 1 - ent_coef_min / ent_coef of the training is done
     return LinearSchedule(float(ent_coef), float(ent_coef_min), end_fraction=1.0 - ent_coef_min / ent_coef)
-
-
-def check_action_space(action_space: spaces.Space) -> None:
-    """QVPO acts in a bounded continuous box; anything else is refused with the reason."""
-    if not isinstance(action_space, spaces.Box):
-        raise ValueError(
-            f"QVPO needs a continuous Box action space, got {action_space}: "
-            "the diffusion policy generates real-valued actions in a bounded box"
-        )
-    if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
-        raise ValueError(
-            f"QVPO needs finite action bounds, got low={action_space.low}, high={action_space.high}: "
-            "actions are generated in [-1, 1] and rescaled to the bounds"
-        )
-
-
-def check_positive_count(name: str, value: Any) -> None:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
-def check_qvpo_arguments(
-    *,
-    n_diffusion_steps: int,
-    beta_schedule: str,
-    n_train_candidates: int,
-    n_kept_candidates: int,
-    n_behavior_candidates: int,
-    n_target_candidates: int,
-    n_eval_candidates: int,
-    n_uniform_samples: int,
-    ent_coef: float | Schedule,
-    ent_coef_min: float,
-    weight_transform: str,
-    max_grad_norm: float,
-    batch_size: int,
-) -> None:
-    """Refuse QVPO settings that cannot work, naming the argument and the reason."""
-    positive = {
-        "n_diffusion_steps": n_diffusion_steps,
-        "n_train_candidates": n_train_candidates,
-        "n_kept_candidates": n_kept_candidates,
-        "n_behavior_candidates": n_behavior_candidates,
-        "n_target_candidates": n_target_candidates,
-        "n_eval_candidates": n_eval_candidates,
-        "batch_size": batch_size,
-    }
-    for name, value in positive.items():
-        check_positive_count(name, value)
-    if not isinstance(n_uniform_samples, (int, np.integer)) or n_uniform_samples < 0:
-        raise ValueError(f"n_uniform_samples must be a non-negative integer, got {n_uniform_samples!r}")
-    if n_kept_candidates > n_train_candidates:
-        raise ValueError(f"n_kept_candidates ({n_kept_candidates}) cannot exceed n_train_candidates ({n_train_candidates})")
-    if beta_schedule not in BETA_SCHEDULES:
-        raise ValueError(f"Unknown beta_schedule {beta_schedule!r}: choose one of {BETA_SCHEDULES}")
-    if weight_transform not in WEIGHT_TRANSFORMS:
-        raise ValueError(f"Unknown weight_transform {weight_transform!r}: choose one of {WEIGHT_TRANSFORMS}")
-    if not callable(ent_coef):
-        if not (np.isfinite(ent_coef) and ent_coef >= 0):
-            raise ValueError(f"ent_coef must be a finite float >= 0 or a schedule, got {ent_coef!r}")
-        if not 0 <= ent_coef_min <= ent_coef:
-            raise ValueError(f"ent_coef_min must be in [0, ent_coef] = [0, {ent_coef}], got {ent_coef_min!r}")
-    if not max_grad_norm > 0:
-        raise ValueError(f"max_grad_norm must be > 0, got {max_grad_norm!r}")

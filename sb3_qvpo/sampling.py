@@ -11,8 +11,8 @@ aside), but:
   time MLP runs on the T distinct steps only;
 - denoises all candidates of all states as one batch, with the state term broadcast over the
   candidates of each state (``baddbmm``);
-- writes the hidden layers into preallocated buffers and uses the three-pass Mish of ``fused.py``;
-  on CPU the hidden-to-hidden products use oneDNN-packed weights, packed once per call (``fused.pack_negated``).
+- writes the hidden layers into preallocated buffers and uses the three-pass Mish of ``batched_mlp.py``;
+  on CPU the hidden-to-hidden products use oneDNN-packed weights, packed once per call (``batched_mlp.pack_negated``).
 
 Options: ``dtype="bfloat16"`` runs the denoiser in bfloat16 (the reverse-step arithmetic stays
 in float32); ``compile=True`` runs the loop through ``torch.compile`` (on CUDA with CUDA graphs).
@@ -24,8 +24,8 @@ from collections.abc import Callable
 import torch as th
 from torch import nn
 
+from sb3_qvpo.batched_mlp import Workspace, hidden_stack, linear_parameters, pack_negated, use_fused_mish
 from sb3_qvpo.diffusion import GaussianDiffusion, ReverseSchedule, StepConstants, reverse_step
-from sb3_qvpo.fused import Workspace, hidden_stack, linear_parameters, pack_negated, use_fused_mish
 from sb3_qvpo.networks import NoisePredictionNet, sinusoidal_embedding
 from sb3_qvpo.torch_internals import onednn_bfloat16_supported
 

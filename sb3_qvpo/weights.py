@@ -1,6 +1,6 @@
 """
 Q-weights of QVPO's weighted variational loss (Ding et al., 2024, https://arxiv.org/abs/2405.16173),
-and the samples of its diffusion entropy regularisation. Pure PyTorch.
+the samples of its diffusion entropy regularisation and the selection of the candidates it fits. Pure PyTorch.
 
 The paper's weight is the advantage clipped at zero; the other transforms are options the
 authors shipped with their code.
@@ -119,3 +119,16 @@ def entropy_sample_weights(weights: th.Tensor, ent_coef: float, n_uniform_sample
     :return: shape (B, n_uniform_samples)
     """
     return (ent_coef * weights.mean(dim=1, keepdim=True)).expand(-1, n_uniform_samples)
+
+
+def keep_best_candidates(candidates: th.Tensor, q_values: th.Tensor, n_kept: int) -> tuple[th.Tensor, th.Tensor]:
+    """
+    Keep the ``n_kept`` highest-Q candidates of each state.
+
+    :param candidates: shape (B, N, A)
+    :param q_values: shape (B, N)
+    :return: kept actions (B, k, A) and their Q-values (B, k)
+    """
+    kept_q, index = q_values.topk(n_kept, dim=1)
+    kept_actions = candidates.gather(1, index.unsqueeze(2).expand(-1, -1, candidates.shape[2]))
+    return kept_actions, kept_q

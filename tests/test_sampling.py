@@ -9,12 +9,12 @@ from gymnasium import spaces
 from torch import nn
 from torch.nn import functional as F
 
-from sb3_qvpo import QVPO, fused, torch_internals
+from sb3_qvpo import QVPO, batched_mlp, torch_internals
 from sb3_qvpo import sampling as sampling_module
+from sb3_qvpo.batched_mlp import Workspace, mish_of_negated, pack_negated, score_candidates, use_fused_mish
 from sb3_qvpo.diffusion import GaussianDiffusion
-from sb3_qvpo.fused import Workspace, mish_of_negated, pack_negated, use_fused_mish
 from sb3_qvpo.networks import NoisePredictionNet
-from sb3_qvpo.policies import DiffusionPolicy, repeat_observation, score_candidates
+from sb3_qvpo.policies import DiffusionPolicy, repeat_observation
 from sb3_qvpo.sampling import (
     CandidateSampler,
     draw_sampling_noise,
@@ -53,13 +53,13 @@ def test_fast_sampler_matches_reference(activation_fn, n_states, n_candidates):
 def record_hidden_products(monkeypatch) -> list[bool]:
     """Record, for every hidden-to-hidden product on the fused path, whether it used packed weights."""
     calls: list[bool] = []
-    original = fused.negated_linear
+    original = batched_mlp.negated_linear
 
     def recording(h, layer, packed, out):
         calls.append(packed)
         return original(h, layer, packed, out)
 
-    monkeypatch.setattr(fused, "negated_linear", recording)
+    monkeypatch.setattr(batched_mlp, "negated_linear", recording)
     return calls
 
 
@@ -86,7 +86,7 @@ def test_packed_path_matches_references(monkeypatch):
 
 
 def test_addmm_fallback_matches_references(monkeypatch):
-    monkeypatch.setattr(fused, "onednn_linear_works", lambda dtype: False)
+    monkeypatch.setattr(batched_mlp, "onednn_linear_works", lambda dtype: False)
     calls = record_hidden_products(monkeypatch)
     sampler_and_scoring_match_references()
     assert calls == [False] * (N_STEPS * 2 + 2 * 2)

@@ -3,8 +3,14 @@
 import pytest
 import torch as th
 
-from sb3_qvpo.qvpo import keep_best_candidates, make_ent_coef_schedule
-from sb3_qvpo.weights import QWeightTransform, clipped_advantage_weights, entropy_sample_weights, uniform_entropy_samples
+from sb3_qvpo.qvpo import make_ent_coef_schedule
+from sb3_qvpo.weights import (
+    QWeightTransform,
+    clipped_advantage_weights,
+    entropy_sample_weights,
+    keep_best_candidates,
+    uniform_entropy_samples,
+)
 
 
 def test_clipped_advantage():
