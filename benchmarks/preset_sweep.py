@@ -1,12 +1,14 @@
 """
-Choose the CPU preset by measurement: QVPO at a handful of CPU-sized settings on Pendulum-v1 and
-InvertedPendulum-v5, 3 seeds each, through benchmarks/compare.py (same runner, resuming and report).
+Choose a preset by measurement: QVPO at a handful of settings, 3 seeds each, through benchmarks/compare.py
+(same runner, resuming and report). ``--sweep cpu``: the CPU preset, on Pendulum-v1 and InvertedPendulum-v5;
+``--sweep mujoco``: the MuJoCo CPU preset, on Hopper-v5.
 
-    PYTHONPATH=. python benchmarks/preset_sweep.py --out preset_sweep            # every variant, about 2 hours on 2 cores
+    PYTHONPATH=. python benchmarks/preset_sweep.py --out preset_sweep            # the cpu sweep, about 2 hours on 2 cores
+    PYTHONPATH=. python benchmarks/preset_sweep.py --sweep mujoco --out mujoco_sweep
     PYTHONPATH=. python benchmarks/preset_sweep.py --variants 3x64-T5-N16 --seeds 0 --timesteps 2000
 
-Every variant shares the settings in BASE and changes the network, the number of train candidates N or
-the number of denoising steps T; everything else is QVPO's default. OUT/table.md gives the final and best
+Every variant of a sweep shares its base settings and changes the network, the number of train candidates N,
+the number of denoising steps T (or the batch); everything else is QVPO's default. OUT/table.md gives the final and best
 evaluation return and the training wall time of each variant (label qvpo-<variant>); OUT/results.csv
 every evaluation. docs/presets.md records the run behind the shipped preset.
 """
@@ -18,28 +20,48 @@ from pathlib import Path
 from compare import run_comparison  # benchmarks/compare.py, beside this script
 from compare_report import write_report
 
-BASE = dict(learning_starts=1000, batch_size=128, n_eval_candidates=16)
+
+def variant(base: dict, layers: list[int], n_steps: int, n_candidates: int, **overrides) -> dict:
+    settings = dict(base, n_diffusion_steps=n_steps, n_train_candidates=n_candidates, policy_kwargs=dict(net_arch=layers))
+    return {**settings, **overrides}
 
 
-def variant(layers: list[int], n_steps: int, n_candidates: int) -> dict:
-    return dict(BASE, n_diffusion_steps=n_steps, n_train_candidates=n_candidates, policy_kwargs=dict(net_arch=layers))
+# The CPU preset (Pendulum-v1 and InvertedPendulum-v5, minutes per run)
+CPU_BASE = dict(learning_starts=1000, batch_size=128, n_eval_candidates=16)
+# The MuJoCo CPU preset (Hopper-v5; 10,000 random steps as rl-zoo3's SAC and TD3 use there)
+MUJOCO_BASE = dict(learning_starts=10_000, batch_size=256, n_eval_candidates=16)
 
-
-VARIANTS = {
-    "2x64-T5-N16": variant([64, 64], 5, 16),
-    "3x64-T5-N16": variant([64, 64, 64], 5, 16),
-    "3x128-T5-N16": variant([128, 128, 128], 5, 16),
-    "3x64-T5-N32": variant([64, 64, 64], 5, 32),
-    "3x64-T10-N16": variant([64, 64, 64], 10, 16),
+SWEEPS: dict[str, tuple[dict[str, dict], dict[str, int]]] = {
+    "cpu": (
+        {
+            "2x64-T5-N16": variant(CPU_BASE, [64, 64], 5, 16),
+            "3x64-T5-N16": variant(CPU_BASE, [64, 64, 64], 5, 16),
+            "3x128-T5-N16": variant(CPU_BASE, [128, 128, 128], 5, 16),
+            "3x64-T5-N32": variant(CPU_BASE, [64, 64, 64], 5, 32),
+            "3x64-T10-N16": variant(CPU_BASE, [64, 64, 64], 10, 16),
+        },
+        {"Pendulum-v1": 10_000, "InvertedPendulum-v5": 10_000},
+    ),
+    "mujoco": (
+        {
+            "3x64-T5-N16": variant(MUJOCO_BASE, [64, 64, 64], 5, 16),
+            "3x128-T5-N16": variant(MUJOCO_BASE, [128, 128, 128], 5, 16),
+            "3x256-T5-N16": variant(MUJOCO_BASE, [256, 256, 256], 5, 16),
+            "3x128-T5-N32": variant(MUJOCO_BASE, [128, 128, 128], 5, 32),
+            "3x128-T10-N16": variant(MUJOCO_BASE, [128, 128, 128], 10, 16),
+            "3x128-T5-N16-B128": variant(MUJOCO_BASE, [128, 128, 128], 5, 16, batch_size=128),
+        },
+        {"Hopper-v5": 40_000},
+    ),
 }
-ENVS = {"Pendulum-v1": 10_000, "InvertedPendulum-v5": 10_000}
 
 
 def plan(args: argparse.Namespace) -> list[dict]:
+    variants, envs = SWEEPS[args.sweep]
     specs = []
     # the longer task first, so that the last runs to finish are short ones
-    for env_id in sorted(ENVS, key=ENVS.get, reverse=True):
-        timesteps = args.timesteps or ENVS[env_id]
+    for env_id in sorted(envs, key=envs.get, reverse=True):
+        timesteps = args.timesteps or envs[env_id]
         for seed in args.seeds:
             for name in args.variants:
                 specs.append(
@@ -52,7 +74,7 @@ def plan(args: argparse.Namespace) -> list[dict]:
                         eval_freq=max(1, timesteps // args.n_evals),
                         eval_episodes=args.eval_episodes,
                         qvpo_settings="paper",  # QVPO's defaults, then the variant's settings on top
-                        algo_kwargs=VARIANTS[name],
+                        algo_kwargs=variants[name],
                         device="cpu",
                         threads=1,
                         checkpoint_freq=0,
@@ -87,9 +109,10 @@ def summary_table(out: Path, specs: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    parser.add_argument("--sweep", choices=list(SWEEPS), default="cpu", help="which preset to measure (default: cpu)")
+    parser.add_argument("--variants", nargs="+", help="a subset of the sweep's variants (default: all)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--timesteps", type=int, default=None, help=f"steps per run (default: {ENVS})")
+    parser.add_argument("--timesteps", type=int, default=None, help="steps per run (default: the sweep's)")
     parser.add_argument("--n-evals", type=int, default=10, help="evaluations per run")
     parser.add_argument("--eval-episodes", type=int, default=5, help="episodes per evaluation")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="runs at a time, one thread each")
@@ -97,6 +120,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.timesteps is not None and args.timesteps <= 0:
         parser.error("--timesteps must be positive")
+    variants = SWEEPS[args.sweep][0]
+    args.variants = args.variants or list(variants)
+    unknown = [name for name in args.variants if name not in variants]
+    if unknown:
+        parser.error(f"unknown variant(s) {unknown} of the {args.sweep} sweep; choose among {list(variants)}")
 
     out = Path(args.out)
     specs = plan(args)
