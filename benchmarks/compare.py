@@ -97,16 +97,66 @@ def algo_class_of(spec: dict):
     return getattr(importlib.import_module(module_name), class_name)
 
 
+# rl-zoo3 keys that are not constructor arguments, and those this script does not support
+ZOO_RUNNER_KEYS = ("n_timesteps", "policy", "n_envs")
+ZOO_UNSUPPORTED_KEYS = ("normalize", "env_wrapper", "frame_stack", "callback", "vec_env_wrapper")
+
+
+def zoo_hyperparams(algo: str, env_id: str) -> dict:
+    """
+    rl-zoo3's tuned hyperparameters of ``algo`` for ``env_id`` as constructor arguments (the file shipped with
+    the installed rl_zoo3). Its MuJoCo entries name the v4 tasks; a v5 id uses the v4 entry of the same task.
+    ``noise_type: normal`` / ``noise_std`` become a NormalActionNoise, ``lin_<x>`` a linear schedule, and
+    ``policy_kwargs`` strings are read without evaluating code.
+    """
+    import rl_zoo3
+    import yaml
+
+    from sb3_qvpo.zoo.checks import parse_policy_kwargs
+
+    path = Path(rl_zoo3.__file__).parent / "hyperparams" / f"{algo}.yml"
+    if not path.exists():
+        raise SystemExit(f"error: --zoo-hyperparams: rl-zoo3 ships no hyperparameters for {algo}")
+    table = yaml.safe_load(path.read_text())
+    name, _, version = env_id.rpartition("-v")
+    entry = table.get(env_id) or (table.get(f"{name}-v4") if version == "5" else None)
+    if entry is None:
+        raise SystemExit(f"error: --zoo-hyperparams: rl-zoo3's {path.name} has no entry for {env_id}")
+    unsupported = [key for key in ZOO_UNSUPPORTED_KEYS if entry.get(key)]
+    if unsupported:
+        raise SystemExit(f"error: --zoo-hyperparams: {algo} on {env_id} uses {unsupported}, which compare.py does not apply")
+    kwargs = {key: value for key, value in entry.items() if key not in ZOO_RUNNER_KEYS + ZOO_UNSUPPORTED_KEYS}
+    if "policy_kwargs" in kwargs:
+        kwargs["policy_kwargs"] = parse_policy_kwargs(kwargs["policy_kwargs"])
+    for key in ("learning_rate", "clip_range"):
+        if isinstance(kwargs.get(key), str) and kwargs[key].startswith("lin_"):
+            kwargs[key] = ("linear", float(kwargs[key].removeprefix("lin_")))
+    if "noise_type" in kwargs:
+        noise_type, noise_std = kwargs.pop("noise_type"), kwargs.pop("noise_std")
+        if noise_type != "normal":
+            raise SystemExit(f"error: --zoo-hyperparams: noise_type {noise_type!r} is not supported (only 'normal')")
+        kwargs["action_noise_std"] = float(noise_std)
+    return kwargs
+
+
 def make_model(spec: dict, env: gym.Env):
     import numpy as np
+    from stable_baselines3.common.noise import NormalActionNoise
+    from stable_baselines3.common.utils import LinearSchedule
 
     kwargs = dict(QVPO_SETTINGS[spec["qvpo_settings"]]) if spec["algo"] == "qvpo" else {}
     if spec["algo"] in NOISY_ALGOS:
-        from stable_baselines3.common.noise import NormalActionNoise
-
-        n_actions = env.action_space.shape[0]
-        kwargs["action_noise"] = NormalActionNoise(np.zeros(n_actions), 0.1 * np.ones(n_actions))
+        kwargs["action_noise_std"] = 0.1
+    if spec.get("zoo_hyperparams") and spec["algo"] != "qvpo":
+        kwargs = zoo_hyperparams(spec["algo"], spec["env"])
     kwargs.update(spec["algo_kwargs"])
+    if "action_noise_std" in kwargs:
+        n_actions = env.action_space.shape[0]
+        std = kwargs.pop("action_noise_std")
+        kwargs["action_noise"] = NormalActionNoise(np.zeros(n_actions), std * np.ones(n_actions))
+    for key, value in kwargs.items():
+        if isinstance(value, tuple) and value[0] == "linear":
+            kwargs[key] = LinearSchedule(value[1], 0.0, 1.0)
     return algo_class_of(spec)("MlpPolicy", env, seed=spec["seed"], device=spec["device"], **kwargs)
 
 
@@ -307,6 +357,7 @@ def plan_runs(args: argparse.Namespace) -> list[dict]:
                         device=args.device,
                         threads=args.threads,
                         checkpoint_freq=args.checkpoint_freq,
+                        zoo_hyperparams=args.zoo_hyperparams,
                     )
                 )
     return specs
@@ -432,6 +483,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="runs at a time (default: the core count)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run (default: 1)")
     parser.add_argument("--device", default="auto", help="torch device of every run (default: auto)")
+    parser.add_argument(
+        "--zoo-hyperparams",
+        action="store_true",
+        help="the other algorithms with rl-zoo3's tuned hyperparameters for each task (default: SB3's defaults)",
+    )
     parser.add_argument(
         "--checkpoint-freq",
         type=int,

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import gymnasium as gym
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -112,3 +114,23 @@ def test_killed_run_resumes_from_its_checkpoint(tmp_path):
     assert done["num_timesteps"] == 3000 and done["resumed_from"] == [killed_at]
     assert not list(run_dir.glob("checkpoint*")) and not list(run_dir.glob(".tmp_*"))
     assert "Resuming from the checkpoint at step" in (run_dir / "log.txt").read_text()
+
+
+def test_zoo_hyperparams_are_rl_zoo3s_tuned_ones():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import compare
+    finally:
+        sys.path.pop(0)
+    # rl-zoo3 tunes the MuJoCo tasks under their v4 ids; the v5 id reads the same entry
+    assert compare.zoo_hyperparams("sac", "Hopper-v5") == {"learning_starts": 10000}
+    td3 = compare.zoo_hyperparams("td3", "HalfCheetah-v5")
+    assert td3["policy_kwargs"] == {"net_arch": [400, 300]} and td3["learning_rate"] == 1e-3
+    assert td3["action_noise_std"] == 0.1 and td3["learning_starts"] == 10000
+    spec = dict(algo="td3", env="Hopper-v5", seed=0, device="cpu", qvpo_settings="cpu", algo_kwargs={}, zoo_hyperparams=True)
+    model = compare.make_model(spec, gym.make("Hopper-v5"))
+    assert model.learning_starts == 10000 and model.batch_size == 256
+    assert model.action_noise is not None and np.allclose(model.action_noise._sigma, 0.1)
+    assert [layer.out_features for layer in model.actor.mu if hasattr(layer, "out_features")] == [400, 300, 3]
+    with pytest.raises(SystemExit, match="has no entry for NoSuchTask-v5"):
+        compare.zoo_hyperparams("sac", "NoSuchTask-v5")
