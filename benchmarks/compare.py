@@ -2,10 +2,10 @@
 Compare QVPO with Stable-Baselines3 / sb3-contrib algorithms on the same tasks, seeds and step budget.
 
 Every (algo, env, seed) run is a separate process (up to --jobs at a time) that evaluates its deterministic
-policy every budget / --n-evals steps through SB3's EvalCallback (the evaluation env seeded by the step) and
-appends each evaluation to OUT/runs/<algo>__<env>__<seed>/evals.csv at once. Every --checkpoint-freq steps a run
-saves a checkpoint (model with optimizers and targets, replay buffer, elapsed time, evaluations so far),
-atomically. A finished run leaves done.json beside it. Running the same command again skips finished runs,
+policy every budget / --n-evals steps through SB3's EvalCallback and appends each evaluation to
+OUT/runs/<algo>__<env>__<seed>/evals.csv at once. Every --checkpoint-freq steps a run saves a checkpoint
+(model with optimizers and targets, replay buffer, elapsed time, evaluation env's generator), atomically.
+A finished run leaves done.json beside it. Running the same command again skips finished runs,
 resumes interrupted ones from their last checkpoint (the steps after it are trained and evaluated again) and
 starts the others from scratch. At the end it writes:
 
@@ -182,13 +182,16 @@ def read_checkpoint(run_dir: Path) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def save_checkpoint(run_dir: Path, model, elapsed_s: float, eval_s: float, resumed_from: list[int]) -> None:
+def save_checkpoint(
+    run_dir: Path, model, elapsed_s: float, eval_s: float, resumed_from: list[int], eval_rng: dict | None
+) -> None:
     step = model.num_timesteps
     files = dict(model=f"checkpoint_{step}.zip", buffer=f"checkpoint_{step}_buffer.pkl")
     write_atomically(run_dir / files["model"], model.save)
     write_atomically(run_dir / files["buffer"], model.save_replay_buffer)
     previous = read_checkpoint(run_dir)
-    state = dict(step=step, **files, elapsed_s=round(elapsed_s, 3), eval_s=round(eval_s, 3), resumed_from=resumed_from)
+    state = dict(step=step, **files, elapsed_s=round(elapsed_s, 3), eval_s=round(eval_s, 3))
+    state.update(resumed_from=resumed_from, eval_rng=eval_rng)
     write_atomically(run_dir / CHECKPOINT, lambda path: path.write_text(json.dumps(state, indent=2)))
     if previous is not None and previous["step"] != step:
         for name in (previous["model"], previous["buffer"]):
@@ -229,7 +232,7 @@ def run_one(run_dir: Path) -> None:
     checkpoint = read_checkpoint(run_dir)
     if checkpoint is None:
         model = make_model(spec, env)
-        rows, elapsed_before, eval_before, resumed_from = [], 0.0, 0.0, []
+        rows, elapsed_before, eval_before, resumed_from, eval_rng = [], 0.0, 0.0, [], None
     else:
         model = algo_class_of(spec).load(run_dir / checkpoint["model"], env=env, device=spec["device"])
         model.load_replay_buffer(run_dir / checkpoint["buffer"])
@@ -239,16 +242,23 @@ def run_one(run_dir: Path) -> None:
         rows = evaluations_up_to(run_dir / "evals.csv", checkpoint["step"])
         elapsed_before, eval_before = checkpoint["elapsed_s"], checkpoint["eval_s"]
         resumed_from = [*checkpoint["resumed_from"], checkpoint["step"]]
+        eval_rng = checkpoint["eval_rng"]
         print(f"Resuming from the checkpoint at step {checkpoint['step']}", flush=True)
     write_atomically(run_dir / "evals.csv", lambda path: path.write_text("\n".join([CSV_HEADER, *rows]) + "\n"))
     csv_file = open(run_dir / "evals.csv", "a")
-    eval_env = make_vec_env(spec["env"], n_envs=1)
+    # The evaluation env is seeded once, at the run's start; a resumed run restores its generator where the
+    # checkpoint left it, so that every evaluation sees the episodes it would have seen without the interruption
+    eval_env = make_vec_env(spec["env"], n_envs=1, seed=None if eval_rng else spec["seed"] + 10_000)
+    if eval_rng:
+        generator = np.random.Generator(getattr(np.random, eval_rng["bit_generator"])())
+        generator.bit_generator.state = eval_rng
+        eval_env.envs[0].unwrapped.np_random = generator  # type: ignore[attr-defined]
 
     class CsvEvalCallback(EvalCallback):
         """
-        Evaluates every eval_freq environment steps (counted from the run's start, across resumptions) with
-        the evaluation env seeded by the step, appends each evaluation to the CSV with the training time spent
-        outside evaluations, and checkpoints every checkpoint_freq steps.
+        Evaluates every eval_freq environment steps (counted from the run's start, across resumptions), appends
+        each evaluation to the CSV with the training time spent outside evaluations, and checkpoints every
+        checkpoint_freq steps.
         """
 
         def _on_training_start(self) -> None:
@@ -260,12 +270,17 @@ def run_one(run_dir: Path) -> None:
         def elapsed(self) -> float:
             return elapsed_before + time.perf_counter() - self.segment_start
 
+        def eval_rng_state(self) -> dict | None:
+            """The evaluation env's generator state, or None before its first (seeded) reset."""
+            if not (eval_rng or self.evaluations_results):
+                return None
+            return eval_env.envs[0].unwrapped.np_random.bit_generator.state  # type: ignore[attr-defined]
+
         def _on_step(self) -> bool:
             continue_training = True
             if self.eval_freq > 0 and self.n_calls % self.eval_freq == 0:
                 wall_s = self.elapsed() - self.eval_time
                 eval_start = time.perf_counter()
-                self.eval_env.seed(spec["seed"] + 10_000 + self.num_timesteps)
                 continue_training = super()._on_step()
                 self.eval_time += time.perf_counter() - eval_start
                 returns = np.asarray(self.evaluations_results[-1])
@@ -275,7 +290,7 @@ def run_one(run_dir: Path) -> None:
                 csv_file.flush()
             every = spec["checkpoint_freq"]
             if every > 0 and self.num_timesteps % every == 0 and self.num_timesteps < spec["timesteps"]:
-                save_checkpoint(run_dir, self.model, self.elapsed(), self.eval_time, resumed_from)
+                save_checkpoint(run_dir, self.model, self.elapsed(), self.eval_time, resumed_from, self.eval_rng_state())
             return continue_training
 
     callback = CsvEvalCallback(
