@@ -18,7 +18,8 @@ agents. CPU time per update is ``time.process_time`` around the update (one torc
 
 Known differences, left as they are: the authors initialise every linear layer with a normal of standard
 deviation 1 / (2 sqrt(fan_in)) and zero biases (their truncation loop never changes a value), this package
-with PyTorch's default; their evaluation draws fresh noise at every call, this package's a fixed, seeded one.
+with PyTorch's default (``--our-init authors`` gives this package theirs, to measure what it changes); their
+evaluation draws fresh noise at every call, this package's a fixed, seeded one.
 
 Writes OUT/evals.csv (impl, env, seed, step, mean_return, std_return), OUT/table.md and prints both tables.
 """
@@ -102,6 +103,16 @@ def make_authors_agent(code: SimpleNamespace, env: gym.Env, settings: dict, capa
     return code.qvpo.QVPO(authors_args(settings), state_dim, env.action_space, memory, diffusion_memory, "cpu")
 
 
+def authors_initialisation(module: th.nn.Module) -> None:
+    """The authors' initialisation, as their helpers describe it: every linear layer's weight drawn from a normal
+    of standard deviation 1 / (2 sqrt(fan_in)) (their truncation at two standard deviations changes no value),
+    zero biases."""
+    for layer in module.modules():
+        if isinstance(layer, th.nn.Linear):
+            th.nn.init.normal_(layer.weight, std=1.0 / (2.0 * np.sqrt(layer.in_features)))
+            th.nn.init.zeros_(layer.bias)
+
+
 def make_our_model(env: gym.Env, settings: dict, seed: int, capacity: int) -> QVPO:
     model = QVPO(
         "MlpPolicy",
@@ -117,6 +128,12 @@ def make_our_model(env: gym.Env, settings: dict, seed: int, capacity: int) -> QV
         device="cpu",
     )
     model.set_logger(Logger(folder=None, output_formats=[]))
+    if settings.get("our_init") == "authors":
+        policy = model.policy
+        for network in (policy.actor, policy.critic):
+            authors_initialisation(network)
+        policy.actor_target.load_state_dict(policy.actor.state_dict())
+        policy.critic_target.load_state_dict(policy.critic.state_dict())
     return model
 
 
@@ -288,6 +305,12 @@ def main() -> None:
     parser.add_argument("--learning-starts", type=int, default=1000)
     parser.add_argument("--eval-freq", type=int, default=2000)
     parser.add_argument("--eval-episodes", type=int, default=5)
+    parser.add_argument(
+        "--our-init",
+        choices=["default", "authors"],
+        default="default",
+        help="this package's networks with PyTorch's initialisation (default) or the authors'",
+    )
     parser.add_argument("--out", type=Path, default=Path("fidelity"))
     args = parser.parse_args()
     th.set_num_threads(1)
@@ -307,7 +330,7 @@ def main() -> None:
                     rows.append((env_id, seed, impl, train(impl, env_id, seed, steps, args, code, csv)))
 
     settings = {key: getattr(args, key) for key in ("n_diffusion_steps", "n_train_candidates", "n_eval_candidates")}
-    settings.update(width=args.width, batch_size=args.batch_size, learning_starts=args.learning_starts)
+    settings.update(width=args.width, batch_size=args.batch_size, learning_starts=args.learning_starts, our_init=args.our_init)
     lines = [
         f"Settings: {json.dumps(settings)}; evaluation every {args.eval_freq} steps on {args.eval_episodes} episodes.",
         "",
