@@ -1,16 +1,18 @@
 """
 Choose a preset by measurement: QVPO at a handful of settings, 3 seeds each, through benchmarks/compare.py
 (same runner, resuming and report). ``--sweep cpu``: the CPU preset, on Pendulum-v1 and InvertedPendulum-v5;
-``--sweep mujoco``: the MuJoCo CPU preset, on Hopper-v5.
+``--sweep mujoco``: the MuJoCo CPU preset, on Hopper-v5; ``--sweep ddim``: DDIM sampling with S = 5 and 10 of
+T = 20 steps against the exact sampler (Pendulum-v1, InvertedPendulum-v5, a short Hopper-v5 run).
 
     PYTHONPATH=. python benchmarks/preset_sweep.py --out preset_sweep            # the cpu sweep, about 2 hours on 2 cores
-    PYTHONPATH=. python benchmarks/preset_sweep.py --sweep mujoco --out mujoco_sweep
+    PYTHONPATH=. python benchmarks/preset_sweep.py --sweep mujoco --seeds 0 1 --out mujoco_sweep
+    PYTHONPATH=. python benchmarks/preset_sweep.py --sweep ddim --out ddim_sweep
     PYTHONPATH=. python benchmarks/preset_sweep.py --variants 3x64-T5-N16 --seeds 0 --timesteps 2000
 
 Every variant of a sweep shares its base settings and changes the network, the number of train candidates N,
-the number of denoising steps T (or the batch); everything else is QVPO's default. OUT/table.md gives the final and best
-evaluation return and the training wall time of each variant (label qvpo-<variant>); OUT/results.csv
-every evaluation. docs/presets.md records the run behind the shipped preset.
+the number of denoising steps T (or the batch, or the sampling steps S); everything else is QVPO's default.
+OUT/table.md gives the final and best evaluation return and the training wall time of each variant (label
+qvpo-<variant>); OUT/results.csv every evaluation. docs/presets.md records the run behind the shipped preset.
 """
 
 import argparse
@@ -21,8 +23,13 @@ from compare import run_comparison  # benchmarks/compare.py, beside this script
 from compare_report import write_report
 
 
-def variant(base: dict, layers: list[int], n_steps: int, n_candidates: int, **overrides) -> dict:
-    settings = dict(base, n_diffusion_steps=n_steps, n_train_candidates=n_candidates, policy_kwargs=dict(net_arch=layers))
+def variant(
+    base: dict, layers: list[int], n_steps: int, n_candidates: int, n_sampling_steps: int | None = None, **overrides
+) -> dict:
+    policy_kwargs: dict = dict(net_arch=layers)
+    if n_sampling_steps is not None:
+        policy_kwargs["n_sampling_steps"] = n_sampling_steps
+    settings = dict(base, n_diffusion_steps=n_steps, n_train_candidates=n_candidates, policy_kwargs=policy_kwargs)
     return {**settings, **overrides}
 
 
@@ -45,13 +52,21 @@ SWEEPS: dict[str, tuple[dict[str, dict], dict[str, int]]] = {
     "mujoco": (
         {
             "3x64-T5-N16": variant(MUJOCO_BASE, [64, 64, 64], 5, 16),
-            "3x128-T5-N16": variant(MUJOCO_BASE, [128, 128, 128], 5, 16),
-            "3x256-T5-N16": variant(MUJOCO_BASE, [256, 256, 256], 5, 16),
-            "3x128-T5-N32": variant(MUJOCO_BASE, [128, 128, 128], 5, 32),
-            "3x128-T10-N16": variant(MUJOCO_BASE, [128, 128, 128], 10, 16),
             "3x128-T5-N16-B128": variant(MUJOCO_BASE, [128, 128, 128], 5, 16, batch_size=128),
+            "3x64-T5-N16-B128": variant(MUJOCO_BASE, [64, 64, 64], 5, 16, batch_size=128),
+            "3x64-T5-N32-B128": variant(MUJOCO_BASE, [64, 64, 64], 5, 32, batch_size=128),
+            "3x64-T10-N16-B128": variant(MUJOCO_BASE, [64, 64, 64], 10, 16, batch_size=128),
         },
-        {"Hopper-v5": 40_000},
+        {"Hopper-v5": 30_000},
+    ),
+    # Not a preset: DDIM's fewer-step sampling (S of T = 20 steps) against the exact sampler, at the CPU preset
+    "ddim": (
+        {
+            "3x64-T20-N16": variant(CPU_BASE, [64, 64, 64], 20, 16),
+            "3x64-T20-S10-N16": variant(CPU_BASE, [64, 64, 64], 20, 16, n_sampling_steps=10),
+            "3x64-T20-S5-N16": variant(CPU_BASE, [64, 64, 64], 20, 16, n_sampling_steps=5),
+        },
+        {"Pendulum-v1": 10_000, "InvertedPendulum-v5": 10_000, "Hopper-v5": 20_000},
     ),
 }
 

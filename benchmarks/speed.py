@@ -4,6 +4,7 @@ straightforward reference implementation and SB3's SAC measured in the same run.
 
     PYTHONPATH=. python benchmarks/speed.py                      # Hopper-v5 and Humanoid-v5
     PYTHONPATH=. python benchmarks/speed.py --compile            # also torch.compile (slow start)
+    PYTHONPATH=. python benchmarks/speed.py --sampling-steps 5 10 # also DDIM with S = 5 and 10 of T = 20
     PYTHONPATH=. python benchmarks/speed.py --memory             # peak RSS, 1M-step buffer on Hopper
 
 The reference update is the whole QVPO update with the plain sampler (``sample_candidates_reference``:
@@ -29,7 +30,7 @@ from stable_baselines3.common.logger import Logger
 import sb3_qvpo.policies
 from sb3_qvpo import QVPO
 from sb3_qvpo.actor import DiffusionActor
-from sb3_qvpo.batched_mlp import negated_linear, pack_negated
+from sb3_qvpo.batched_mlp import hidden_product_kernel, negated_linear, prepare_negated
 from sb3_qvpo.policies import repeat_observation
 from sb3_qvpo.sampling import draw_sampling_noise, sample_candidates_reference
 
@@ -75,10 +76,10 @@ def product_gflops(kernel: str, dtype: th.dtype, repeats: int) -> float:
     bias, out = th.randn(HIDDEN, dtype=dtype), th.empty(BATCH * N_TRAIN, HIDDEN, dtype=dtype)
     w_t = w.t().contiguous()
     if kernel == "oneDNN packed":
-        layer = pack_negated([(w, bias)], x.shape[0])
+        layer = prepare_negated("onednn_packed", w, bias, x.shape[0])
         if layer is None:
             return float("nan")
-        run: Callable[[], object] = lambda: negated_linear(x, layer[0], True, out)  # noqa: E731
+        run: Callable[[], object] = lambda: negated_linear(x, layer, "onednn_packed", out)  # noqa: E731
     else:
         run = {
             "mm": lambda: th.mm(x, w_t, out=out),
@@ -257,6 +258,18 @@ def benchmark_env(env_id: str, args: argparse.Namespace, rates: dict[str, float]
     )
     rows.append(("fast bf16", median_ms(lambda: bf16.train(1, BATCH), args.repeats, 2), float("nan")))
 
+    for n_sampling_steps in args.sampling_steps:
+        ddim, _ = filled_model(
+            QVPO, env_id, args.device, policy_kwargs=dict(net_arch=[HIDDEN] * N_LAYERS, n_sampling_steps=n_sampling_steps)
+        )
+        rows.append(
+            (
+                f"fast fp32, DDIM S = {n_sampling_steps}",
+                median_ms(lambda model=ddim: model.train(1, BATCH), args.repeats, 2),
+                median_ms(lambda model=ddim: model.predict(obs, deterministic=False), args.act_repeats, 10),
+            )
+        )
+
     if args.compile:
         compiled, _ = filled_model(
             QVPO, env_id, args.device, policy_kwargs=dict(net_arch=[HIDDEN] * N_LAYERS, compile_sampler=True)
@@ -340,6 +353,9 @@ def main() -> None:
     parser.add_argument("--act-repeats", type=int, default=200, help="timed behaviour actions per path")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--sampling-steps", nargs="*", type=int, default=[], metavar="S", help="also time DDIM sampling with S < T steps"
+    )
     parser.add_argument("--compile", action="store_true", help="also time compile_sampler=True (tens of seconds to start)")
     parser.add_argument("--memory", action="store_true", help="peak RSS with a full 1M buffer on Hopper, in subprocesses")
     parser.add_argument("--memory-child", choices=["plain", "optimized"], help=argparse.SUPPRESS)
@@ -388,6 +404,11 @@ def describe_cpu_and_probe_products(threads: int) -> dict[str, float]:
             f"peak {name}: {per_cycle:.0f} FLOP/cycle/core ({why}) x {threads} threads x {mhz / 1e3:.2f} GHz = {peak:.0f} "
             f"GFLOP/s; the best kernel's {best[name]:.0f} GFLOP/s implies {implied_ghz:.2f} GHz at that peak per cycle"
         )
+    chosen = {
+        name: hidden_product_kernel(th.device("cpu"), dtype, BATCH * N_TRAIN, HIDDEN, HIDDEN)
+        for name, dtype in (("fp32", th.float32), ("bf16", th.bfloat16))
+    }
+    print(f"the sampler's kernel probe picks, at this shape: fp32 {chosen['fp32']}, bf16 {chosen['bf16']}")
     return {f"best {name}": rate for name, rate in best.items()}
 
 

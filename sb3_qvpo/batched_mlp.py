@@ -1,7 +1,7 @@
 """
 Exact building blocks for running the MLPs of QVPO on large batches without autograd: a Mish in
-three elementwise passes, and linear layers written into preallocated buffers or, on CPU, through
-oneDNN with packed weights. Pure PyTorch.
+three elementwise passes, and linear layers written into preallocated buffers through the fastest
+exact product kernel of the machine. Pure PyTorch.
 
 Mish without the transcendental chain of ``F.mish`` (``x tanh(log1p(exp(x)))``): with
 ``q = sigmoid(-x)``, ``tanh(softplus(x)) = (1 - q^2) / (1 + q^2)``, so
@@ -12,15 +12,18 @@ Only a sigmoid is evaluated, nothing overflows, and the layer before hands over 
 for free (``addmm`` with ``alpha = beta = -1``). Measured against ``F.mish`` in float64 the
 difference is a few float32 ulps of ``|x|``.
 
-On CPU the large hidden-to-hidden products go through oneDNN's packed linear layer with weights
-packed once per call (``pack_negated``; the internal ops are in ``torch_internals.py``). It is an
-internal op, used because it measured 1.3-1.4x
-faster than MKL's ``addmm`` on the 16384 x 256 x 256 float32 products that bound an update (1 and
-2 threads; 1.15-1.2x in bfloat16). The weight and bias are packed negated, so the product yields
-``g = -x`` as ``addmm`` does. The op has no ``out=``: its output is a new tensor, which costs
-nothing measurable (malloc reuses the freed block; no page faults after the first call). Anything
-else (CUDA, other dtypes, an op that is missing or fails a one-time probe) uses ``addmm``.
+The hidden-to-hidden products ``-(h W^T + b)`` (negated, so that they hand ``g`` to the Mish) have three
+exact kernels: oneDNN's packed linear layer (an internal op, behind ``torch_internals.py``), ``mm`` on the
+negated weight followed by the bias, and ``addmm`` with ``alpha = beta = -1``. Which is fastest depends on the
+CPU and the dtype: on a Zen 4 part oneDNN packed ran 16384 x 256 x 256 float32 products 1.4x faster than
+``addmm``, while on a Zen 5 part plain ``mm`` ran bfloat16 ones 1.6x faster than oneDNN. So a one-time probe
+per shape, dtype and thread count picks the kernel on CPU (``hidden_product_kernel``); elsewhere ``addmm``.
 """
+
+import functools
+import statistics
+from time import perf_counter
+from typing import NamedTuple
 
 import torch as th
 from stable_baselines3.common.policies import ContinuousCritic
@@ -52,41 +55,105 @@ def mish_of_negated(negated: th.Tensor, out: th.Tensor) -> th.Tensor:
     return th.addcdiv(negated, negated, out, value=-2.0, out=out)
 
 
-# A packed linear layer: (weight in oneDNN's layout, bias), both negated; or a plain (weight, bias) pair
-PackedLayer = tuple[th.Tensor, th.Tensor]
+# Exact paths for the hidden products ``-(h W^T + b)`` of the fused-Mish path, in order of preference:
+# oneDNN with packed weights, ``mm`` on the negated weight then the bias, ``addmm`` (any device).
+HIDDEN_PRODUCT_KERNELS = ("onednn_packed", "mm", "addmm")
+# The probe keeps the preferred kernel unless another takes less than this share of its time: a near tie
+# does not flip the choice (and with it the float rounding) between runs on the same machine.
+PROBE_MARGIN = 0.9
+
+# One hidden layer prepared for its kernel: (weight, bias) in the kernel's form (see ``prepare_negated``)
+PreparedLayer = tuple[th.Tensor, th.Tensor]
 
 
-def pack_negated(layers: list[tuple[th.Tensor, th.Tensor]], n_rows: int) -> list[PackedLayer] | None:
+class NegatedLayers(NamedTuple):
+    """Hidden layers prepared for ``negated_linear`` with one kernel of ``HIDDEN_PRODUCT_KERNELS``."""
+
+    kernel: str
+    layers: list[PreparedLayer]
+
+
+def prepare_negated(kernel: str, weight: th.Tensor, bias: th.Tensor, n_rows: int) -> PreparedLayer | None:
     """
-    The hidden layers as oneDNN-packed ``(-W, -b)``, for ``negated_linear`` on batches of ``n_rows``.
-    Weights change after every optimiser step: pack once per call (a 256 x 256 reorder takes ~0.1 ms).
+    One layer in the form ``negated_linear`` takes with ``kernel``: oneDNN-packed ``(-W, -b)``; ``(-W^T, -b)``
+    for ``mm``; ``(W, b)`` unchanged for ``addmm``. Weights change after every optimiser step: prepare once
+    per call (a 256 x 256 reorder takes ~0.1 ms).
 
-    :return: the packed layers, or None where the packed path does not apply (not CPU, not float32 or
-        bfloat16, oneDNN unavailable or failing)
+    :return: the prepared layer, or None if oneDNN cannot pack it
     """
-    if not layers:
-        return None
-    weight = layers[0][0]
-    if weight.device.type != "cpu" or weight.dtype not in (th.float32, th.bfloat16) or not onednn_linear_works(weight.dtype):
-        return None
-    packed = []
-    for weight, bias in layers:
+    if kernel == "onednn_packed":
         packed_weight = onednn_pack_linear_weight(-weight, n_rows)
-        if packed_weight is None:
-            return None
-        packed.append((packed_weight, -bias))
-    return packed
+        return None if packed_weight is None else (packed_weight, -bias)
+    if kernel == "mm":
+        return (-weight).t(), -bias
+    return weight, bias
 
 
-def negated_linear(h: th.Tensor, layer: PackedLayer, packed: bool, out: th.Tensor) -> th.Tensor:
+def negated_linear(h: th.Tensor, layer: PreparedLayer, kernel: str, out: th.Tensor) -> th.Tensor:
     """
-    ``-(h W^T + b)``: with a packed layer from ``pack_negated`` a new tensor from oneDNN, else an
-    ``addmm`` written into ``out``.
+    ``-(h W^T + b)`` through ``kernel`` with a layer from ``prepare_negated``: oneDNN returns a new tensor,
+    ``mm`` and ``addmm`` write into ``out`` (which must not alias ``h``).
     """
     weight, bias = layer
-    if packed:
+    if kernel == "onednn_packed":
         return onednn_linear(h, weight, bias)
+    if kernel == "mm":
+        return th.mm(h, weight, out=out).add_(bias)
     return th.addmm(bias, h, weight.t(), beta=-1.0, alpha=-1.0, out=out)
+
+
+def hidden_product_kernel(device: th.device, dtype: th.dtype, n_rows: int, n_out: int, n_in: int) -> str:
+    """
+    The fastest exact kernel for ``n_rows`` x ``n_in`` -> ``n_out`` hidden products: ``addmm`` off the CPU;
+    on CPU the result of a one-time probe per shape, dtype and thread count (cached for the process).
+    """
+    if device.type != "cpu":
+        return "addmm"
+    return probe_cpu_kernel(dtype, n_rows, n_out, n_in, th.get_num_threads())
+
+
+@functools.cache
+def probe_cpu_kernel(dtype: th.dtype, n_rows: int, n_out: int, n_in: int, n_threads: int) -> str:
+    """
+    Time every available kernel on random data of the real shape (2 warm-up calls, median of 3) and keep the
+    preferred one (first in ``HIDDEN_PRODUCT_KERNELS``) unless another beats it by ``PROBE_MARGIN``.
+    ``n_threads`` is part of the cache key only: products split differently over a different thread count.
+    """
+    generator = th.Generator().manual_seed(0)
+    h = th.randn(n_rows, n_in, generator=generator).to(dtype)
+    weight = th.randn(n_out, n_in, generator=generator).to(dtype)
+    bias = th.randn(n_out, generator=generator).to(dtype)
+    out = th.empty(n_rows, n_out, dtype=dtype)
+    seconds: dict[str, float] = {}
+    for kernel in HIDDEN_PRODUCT_KERNELS:
+        if kernel == "onednn_packed" and (dtype not in (th.float32, th.bfloat16) or not onednn_linear_works(dtype)):
+            continue
+        layer = prepare_negated(kernel, weight, bias, n_rows)
+        if layer is None:
+            continue
+        for _ in range(2):
+            negated_linear(h, layer, kernel, out)
+        times = []
+        for _ in range(3):
+            start = perf_counter()
+            negated_linear(h, layer, kernel, out)
+            times.append(perf_counter() - start)
+        seconds[kernel] = statistics.median(times)
+    preferred = next(iter(seconds))
+    fastest = min(seconds, key=seconds.__getitem__)
+    return fastest if seconds[fastest] < PROBE_MARGIN * seconds[preferred] else preferred
+
+
+def negated_layers(layers: list[tuple[th.Tensor, th.Tensor]], n_rows: int) -> NegatedLayers:
+    """The hidden layers (weight (H, H), bias (H,)) prepared for products with ``n_rows`` rows by the fastest kernel."""
+    if not layers:
+        return NegatedLayers("addmm", [])
+    weight = layers[0][0]
+    kernel = hidden_product_kernel(weight.device, weight.dtype, n_rows, *weight.shape)
+    prepared = [prepare_negated(kernel, weight, bias, n_rows) for weight, bias in layers]
+    if any(layer is None for layer in prepared):
+        return NegatedLayers("addmm", layers)
+    return NegatedLayers(kernel, prepared)  # type: ignore[arg-type]
 
 
 class Workspace:
@@ -120,7 +187,7 @@ def hidden_stack(
     activation: nn.Module,
     negated: bool,
     buffers: tuple[th.Tensor, th.Tensor],
-    packed: list[PackedLayer] | None = None,
+    prepared: NegatedLayers | None = None,
 ) -> th.Tensor:
     """
     ``out(act(L_n(... act(L_1(act(pre))))))``: the part of an MLP after its first layer's pre-activation.
@@ -132,14 +199,15 @@ def hidden_stack(
     :param activation: activation module of the hidden layers
     :param negated: the fused-Mish path: ``pre`` is negated and ``activation`` is ``nn.Mish``
     :param buffers: two scratch tensors of shape (N, H) in the compute dtype: pre-activations, activations
-    :param packed: ``layers`` from ``pack_negated`` (used on the fused-Mish path), or None: ``addmm``
+    :param prepared: ``layers`` from ``negated_layers``, for the fused-Mish path (required there)
     :return: output, shape (N, O), a new tensor
     """
     pre_buffer, act_buffer = buffers
     if negated:
+        assert prepared is not None, "the fused-Mish path needs the layers from negated_layers"
         h = mish_of_negated(pre, act_buffer)
-        for layer in packed if packed is not None else layers:
-            g = negated_linear(h, layer, packed is not None, pre_buffer)
+        for layer in prepared.layers:
+            g = negated_linear(h, layer, prepared.kernel, pre_buffer)
             h = mish_of_negated(g, act_buffer)
     else:
         # The module's function without the hook machinery of nn.Module.__call__ (internal modules, no hooks):
@@ -212,7 +280,7 @@ def mlp_on_candidates(
         out=pre_buffer.view(n_states, n_candidates, hidden_dim),
     )
     layers = [linear_parameters(layer) for layer in linears[1:-1]]
-    packed = pack_negated(layers, n_samples) if negated else None
+    prepared = negated_layers(layers, n_samples) if negated else None
     return hidden_stack(
         pre.view(n_samples, hidden_dim),
         layers,
@@ -220,7 +288,7 @@ def mlp_on_candidates(
         activation,
         negated,
         (pre_buffer, act_buffer),
-        packed,
+        prepared,
     )
 
 

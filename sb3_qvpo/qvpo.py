@@ -31,6 +31,23 @@ POLICY_SETTINGS = ("n_diffusion_steps", "beta_schedule", "n_behavior_candidates"
 ADJUSTABLE_POLICY_SETTINGS = ("n_behavior_candidates", "n_eval_candidates")
 
 
+def policy_setting(name: str, doc: str) -> Any:
+    """
+    A QVPO property that reads the policy's setting ``name``; one of ``ADJUSTABLE_POLICY_SETTINGS`` also writes
+    it, to the policy and to ``policy_kwargs`` (saved with the model, so that ``load()`` builds the policy with it).
+    """
+
+    def get(self: "QVPO") -> Any:
+        return getattr(self.policy, name)
+
+    def set_(self: "QVPO", value: int) -> None:
+        check_positive_count(name, value)
+        setattr(self.policy, name, value)
+        self.policy_kwargs[name] = value
+
+    return property(get, set_ if name in ADJUSTABLE_POLICY_SETTINGS else None, doc=doc)
+
+
 class QVPO(OffPolicyAlgorithm):
     """
     Q-weighted Variational Policy Optimization (QVPO): online RL with a diffusion policy.
@@ -163,16 +180,16 @@ class QVPO(OffPolicyAlgorithm):
             env = maybe_make_env(env, verbose)
             check_action_space(env.action_space)
         policy_kwargs = dict(policy_kwargs or {})
-        diffusion_kwargs = {
-            "n_diffusion_steps": n_diffusion_steps,
-            "beta_schedule": beta_schedule,
-            "n_behavior_candidates": n_behavior_candidates,
-            "n_eval_candidates": n_eval_candidates,
-        }
         for name in POLICY_SETTINGS:
             if name in policy_kwargs:
                 raise ValueError(f"Pass {name!r} to QVPO directly, not in policy_kwargs")
-        policy_kwargs.update(diffusion_kwargs)
+        # These belong to the policy (through policy_kwargs); QVPO reads them from it (see POLICY_SETTINGS)
+        policy_kwargs.update(
+            n_diffusion_steps=n_diffusion_steps,
+            beta_schedule=beta_schedule,
+            n_behavior_candidates=n_behavior_candidates,
+            n_eval_candidates=n_eval_candidates,
+        )
 
         super().__init__(
             policy,
@@ -200,8 +217,6 @@ class QVPO(OffPolicyAlgorithm):
             support_multi_env=True,
         )
 
-        # n_diffusion_steps, beta_schedule, n_behavior_candidates and n_eval_candidates belong to the
-        # policy (through policy_kwargs); QVPO reads them from it (see POLICY_SETTINGS)
         self.actor_learning_rate = actor_learning_rate
         self.n_train_candidates = n_train_candidates
         self.n_kept_candidates = n_kept_candidates
@@ -347,40 +362,15 @@ class QVPO(OffPolicyAlgorithm):
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "actor.optimizer", "critic.optimizer", "q_weighting"], []
 
-    # --- settings owned by the policy ---------------------------------------------------------
-
-    @property
-    def n_diffusion_steps(self) -> int:
-        """T, the policy's denoising steps (fixed once the policy is built)."""
-        return self.policy.n_diffusion_steps
-
-    @property
-    def beta_schedule(self) -> str:
-        """The policy's variance schedule (fixed once the policy is built)."""
-        return self.policy.beta_schedule
-
-    @property
-    def n_behavior_candidates(self) -> int:
-        """K_b, candidates of ``predict(deterministic=False)``; setting it changes the policy's."""
-        return self.policy.n_behavior_candidates
-
-    @n_behavior_candidates.setter
-    def n_behavior_candidates(self, value: int) -> None:
-        self._set_policy_setting("n_behavior_candidates", value)
-
-    @property
-    def n_eval_candidates(self) -> int:
-        """K_eval, candidates of ``predict(deterministic=True)``; setting it changes the policy's."""
-        return self.policy.n_eval_candidates
-
-    @n_eval_candidates.setter
-    def n_eval_candidates(self, value: int) -> None:
-        self._set_policy_setting("n_eval_candidates", value)
-
-    def _set_policy_setting(self, name: str, value: int) -> None:
-        check_positive_count(name, value)
-        setattr(self.policy, name, value)
-        self.policy_kwargs[name] = value  # saved with the model, so that load() builds the policy with it
+    # settings owned by the policy
+    n_diffusion_steps = policy_setting("n_diffusion_steps", "T, the policy's denoising steps (fixed once built).")
+    beta_schedule = policy_setting("beta_schedule", "The policy's variance schedule (fixed once built).")
+    n_behavior_candidates = policy_setting(
+        "n_behavior_candidates", "K_b, candidates of ``predict(deterministic=False)``; setting it changes the policy's."
+    )
+    n_eval_candidates = policy_setting(
+        "n_eval_candidates", "K_eval, candidates of ``predict(deterministic=True)``; setting it changes the policy's."
+    )
 
     @classmethod
     def load(  # type: ignore[override]

@@ -12,7 +12,8 @@ aside), but:
 - denoises all candidates of all states as one batch, with the state term broadcast over the
   candidates of each state (``baddbmm``);
 - writes the hidden layers into preallocated buffers and uses the three-pass Mish of ``batched_mlp.py``;
-  on CPU the hidden-to-hidden products use oneDNN-packed weights, packed once per call (``batched_mlp.pack_negated``).
+  the hidden-to-hidden products go through the kernel a one-time probe found fastest on this CPU for their
+  shape (oneDNN with packed weights, ``mm`` or ``addmm``; ``batched_mlp.negated_layers``).
 
 Options: ``dtype="bfloat16"`` runs the denoiser in bfloat16 (the reverse-step arithmetic stays
 in float32); ``compile=True`` runs the loop through ``torch.compile`` (on CUDA with CUDA graphs).
@@ -24,7 +25,7 @@ from collections.abc import Callable
 import torch as th
 from torch import nn
 
-from sb3_qvpo.batched_mlp import Workspace, hidden_stack, linear_parameters, pack_negated, use_fused_mish
+from sb3_qvpo.batched_mlp import Workspace, hidden_stack, linear_parameters, negated_layers, use_fused_mish
 from sb3_qvpo.diffusion import GaussianDiffusion, ReverseSchedule, StepConstants, reverse_step
 from sb3_qvpo.networks import NoisePredictionNet, sinusoidal_embedding
 from sb3_qvpo.torch_internals import onednn_bfloat16_supported
@@ -238,10 +239,10 @@ class CandidateSampler:
         n_states, n_candidates, action_dim = x_last.shape
         n_samples, hidden_dim = n_states * n_candidates, cond.shape[2]
         negated = use_fused_mish(activation, n_samples * hidden_dim)
-        packed = None
+        prepared = None
         if negated:
             cond = -cond
-            packed = pack_negated(layers, n_samples)
+            prepared = negated_layers(layers, n_samples)
         device, dtype = cond.device, cond.dtype
         pre_buffer = self.workspace.get("pre", (n_samples, hidden_dim), dtype, device)
         act_buffer = self.workspace.get("act", (n_samples, hidden_dim), dtype, device)
@@ -261,7 +262,7 @@ class CandidateSampler:
                     alpha=sign,
                     out=pre_buffer.view(n_states, n_candidates, hidden_dim),
                 ).view(n_samples, hidden_dim)
-            noise_pred = hidden_stack(pre, layers, output, activation, negated, (pre_buffer, act_buffer), packed)
+            noise_pred = hidden_stack(pre, layers, output, activation, negated, (pre_buffer, act_buffer), prepared)
             x = reverse_step(x, t, noise_pred, noise[t], constants)
         return x.clamp_(-1.0, 1.0)
 

@@ -11,7 +11,16 @@ from torch.nn import functional as F
 
 from sb3_qvpo import QVPO, batched_mlp, torch_internals
 from sb3_qvpo import sampling as sampling_module
-from sb3_qvpo.batched_mlp import Workspace, mish_of_negated, pack_negated, score_candidates, use_fused_mish
+from sb3_qvpo.batched_mlp import (
+    HIDDEN_PRODUCT_KERNELS,
+    Workspace,
+    hidden_product_kernel,
+    mish_of_negated,
+    negated_layers,
+    probe_cpu_kernel,
+    score_candidates,
+    use_fused_mish,
+)
 from sb3_qvpo.diffusion import GaussianDiffusion
 from sb3_qvpo.networks import NoisePredictionNet
 from sb3_qvpo.policies import DiffusionPolicy, repeat_observation
@@ -50,14 +59,14 @@ def test_fast_sampler_matches_reference(activation_fn, n_states, n_candidates):
     assert (other - fast).abs().max() > 1e-3
 
 
-def record_hidden_products(monkeypatch) -> list[bool]:
-    """Record, for every hidden-to-hidden product on the fused path, whether it used packed weights."""
-    calls: list[bool] = []
+def record_hidden_products(monkeypatch) -> list[str]:
+    """Record the kernel of every hidden-to-hidden product on the fused path."""
+    calls: list[str] = []
     original = batched_mlp.negated_linear
 
-    def recording(h, layer, packed, out):
-        calls.append(packed)
-        return original(h, layer, packed, out)
+    def recording(h, layer, kernel, out):
+        calls.append(kernel)
+        return original(h, layer, kernel, out)
 
     monkeypatch.setattr(batched_mlp, "negated_linear", recording)
     return calls
@@ -77,28 +86,62 @@ def sampler_and_scoring_match_references(dtype: str = "float32") -> None:
     th.testing.assert_close(score_candidates(policy.critic, obs, candidates), expected.view(8, 80), rtol=0, atol=1e-5)
 
 
-@pytest.mark.skipif(not onednn_linear_works(th.float32), reason="oneDNN's packed linear is not available")
-def test_packed_path_matches_references(monkeypatch):
+@pytest.mark.parametrize("kernel", HIDDEN_PRODUCT_KERNELS)
+def test_every_product_kernel_matches_references(monkeypatch, kernel):
+    if kernel == "onednn_packed" and not onednn_linear_works(th.float32):
+        pytest.skip("oneDNN's packed linear is not available in this build")
+    monkeypatch.setattr(batched_mlp, "hidden_product_kernel", lambda *args: kernel)
     calls = record_hidden_products(monkeypatch)
     sampler_and_scoring_match_references()
-    # 6 steps x 2 hidden products, then 2 critics x 2 hidden products: all packed
-    assert calls == [True] * (N_STEPS * 2 + 2 * 2)
+    # 6 steps x 2 hidden products, then 2 critics x 2 hidden products: all through the kernel
+    assert calls == [kernel] * (N_STEPS * 2 + 2 * 2)
 
 
-def test_addmm_fallback_matches_references(monkeypatch):
+def test_probe_picks_an_available_kernel_once_per_shape(monkeypatch):
+    probe_cpu_kernel.cache_clear()
+    kernel = hidden_product_kernel(th.device("cpu"), th.float32, 512, 64, 64)
+    assert kernel in HIDDEN_PRODUCT_KERNELS
+    assert probe_cpu_kernel.cache_info().misses == 1
+    assert hidden_product_kernel(th.device("cpu"), th.float32, 512, 64, 64) == kernel
+    assert probe_cpu_kernel.cache_info().hits == 1
+    assert hidden_product_kernel(th.device("meta"), th.float32, 512, 64, 64) == "addmm"
+    # without oneDNN's packed op the probe chooses among the public kernels
     monkeypatch.setattr(batched_mlp, "onednn_linear_works", lambda dtype: False)
-    calls = record_hidden_products(monkeypatch)
-    sampler_and_scoring_match_references()
-    assert calls == [False] * (N_STEPS * 2 + 2 * 2)
+    probe_cpu_kernel.cache_clear()
+    assert hidden_product_kernel(th.device("cpu"), th.float32, 512, 64, 64) in ("mm", "addmm")
+    assert hidden_product_kernel(th.device("cpu"), th.float64, 512, 64, 64) in ("mm", "addmm")
+    probe_cpu_kernel.cache_clear()
 
 
-def test_packing_applies_to_cpu_float32_and_bfloat16_only():
+def test_probe_keeps_the_preferred_kernel_on_a_near_tie(monkeypatch):
+    """Another kernel must be clearly faster (PROBE_MARGIN) to replace the preferred one."""
+    cost = {"onednn_packed": 100, "mm": 95, "addmm": 120}
+    now = [0.0]
+
+    def fake_linear(h, layer, kernel, out):
+        now[0] += cost[kernel]
+        return out
+
+    monkeypatch.setattr(batched_mlp, "negated_linear", fake_linear)
+    monkeypatch.setattr(batched_mlp, "onednn_linear_works", lambda dtype: True)
+    monkeypatch.setattr(batched_mlp, "prepare_negated", lambda kernel, w, b, n: (w, b))
+    monkeypatch.setattr(batched_mlp, "perf_counter", lambda: now[0])
+    probe_cpu_kernel.cache_clear()
+    assert probe_cpu_kernel(th.float32, 8, 4, 4, 1) == "onednn_packed"
+    cost["mm"] = 80
+    probe_cpu_kernel.cache_clear()
+    assert probe_cpu_kernel(th.float32, 8, 4, 4, 1) == "mm"
+    probe_cpu_kernel.cache_clear()
+
+
+def test_negated_layers_fall_back_to_addmm_where_packing_fails(monkeypatch):
     layers = [(th.randn(8, 8), th.randn(8))]
-    if onednn_linear_works(th.float32):
-        assert pack_negated(layers, 16) is not None
-    assert pack_negated([(w.double(), b.double()) for w, b in layers], 16) is None
-    assert pack_negated([(w.to("meta"), b.to("meta")) for w, b in layers], 16) is None
-    assert pack_negated([], 16) is None
+    assert negated_layers([], 16).kernel == "addmm"
+    assert negated_layers([(w.to("meta"), b.to("meta")) for w, b in layers], 16).kernel == "addmm"
+    monkeypatch.setattr(batched_mlp, "hidden_product_kernel", lambda *args: "onednn_packed")
+    monkeypatch.setattr(batched_mlp, "onednn_pack_linear_weight", lambda weight, n_rows: None)
+    fallback = negated_layers(layers, 16)
+    assert fallback.kernel == "addmm" and fallback.layers == layers
 
 
 def test_fused_path_is_used_at_training_sizes():
@@ -173,7 +216,8 @@ def test_missing_internal_ops_fall_back_to_public_ones(monkeypatch):
         assert not torch_internals.onednn_bfloat16_supported()
         assert torch_internals.onednn_pack_linear_weight(th.randn(4, 4), 8) is None
         assert not onednn_linear_works(th.float32)
-        assert pack_negated([(th.randn(8, 8), th.randn(8))], 16) is None
+        probe_cpu_kernel.cache_clear()
+        assert negated_layers([(th.randn(8, 8), th.randn(8))], 4096).kernel in ("mm", "addmm")
         net, diffusion, state, noise = make_problem(16, 64)
         sampler = CandidateSampler("bfloat16")
         with pytest.warns(UserWarning, match="sampling in float32"):
@@ -182,6 +226,7 @@ def test_missing_internal_ops_fall_back_to_public_ones(monkeypatch):
         th.testing.assert_close(actions, reference, rtol=0, atol=1e-5)
     finally:
         onednn_linear_works.cache_clear()
+        probe_cpu_kernel.cache_clear()
 
 
 @pytest.mark.expensive

@@ -58,14 +58,19 @@ def test_train_example_refuses_bad_numbers(tmp_path):
 
 def test_speed_benchmark_prints_its_table_and_floors():
     result = run_script(
-        "benchmarks/speed.py", "--envs", "Pendulum-v1", "--repeats", "1", "--act-repeats", "3", "--threads", "1"
+        "benchmarks/speed.py",
+        *("--envs", "Pendulum-v1", "--repeats", "1", "--act-repeats", "3", "--threads", "1", "--sampling-steps", "5"),
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("CPU: ") == 1 and "vector flags:" in result.stdout
     for kernel in ("mm", "mm, transposed view", "addmm", "matmul", "oneDNN packed"):
         assert f"| {kernel} |" in result.stdout
     assert "peak fp32: " in result.stdout and "peak bf16: " in result.stdout
-    for row in ("| reference fp32 |", "| fast fp32 (default) |", "| fast bf16 |", "| SB3 SAC (for scale) |"):
+    assert "the sampler's kernel probe picks, at this shape: fp32 " in result.stdout
+    for row in (
+        *("| reference fp32 |", "| fast fp32 (default) |", "| fast bf16 |"),
+        *("| fast fp32, DDIM S = 5 |", "| SB3 SAC (for scale) |"),
+    ):
         assert row in result.stdout
     floors = [line for line in result.stdout.splitlines() if line.startswith("- ")]
     assert [line.split(":")[0] for line in floors] == ["- update, fp32", "- update, bf16", "- behaviour action (eager)"]
