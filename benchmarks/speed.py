@@ -7,19 +7,18 @@ straightforward reference implementation and SB3's SAC measured in the same run.
     PYTHONPATH=. python benchmarks/speed.py --sampling-steps 5 10 # also DDIM with S = 5 and 10 of T = 20
     PYTHONPATH=. python benchmarks/speed.py --memory             # peak RSS, 1M-step buffer on Hopper
 
-The reference update is the whole QVPO update with the plain sampler (``sample_candidates_reference``:
-``[x_t, emb(t), s]`` through the whole denoiser, time MLP included, at every step; no autograd)
-and the plain critic scoring (states repeated for every candidate). Times are medians after warm-up.
+The reference update is the whole QVPO update with the plain sampler and the plain critic scoring of
+``sb3_qvpo/reference.py`` (``[x_t, emb(t), s]`` through the whole denoiser, time MLP included, at every step;
+states repeated for every candidate; no autograd). Times are medians after warm-up.
 """
 
 import argparse
-import contextlib
 import resource
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np
@@ -27,12 +26,9 @@ import torch as th
 from stable_baselines3 import SAC
 from stable_baselines3.common.logger import Logger
 
-import sb3_qvpo.policies
 from sb3_qvpo import QVPO
-from sb3_qvpo.actor import DiffusionActor
 from sb3_qvpo.batched_mlp import hidden_product_kernel, negated_linear, prepare_negated
-from sb3_qvpo.policies import repeat_observation
-from sb3_qvpo.sampling import draw_sampling_noise, sample_candidates_reference
+from sb3_qvpo.reference import reference_implementation
 
 HIDDEN, N_LAYERS, N_STEPS, N_TRAIN, N_TARGET, BATCH, N_UNIFORM, N_BEHAVIOUR = 256, 3, 20, 64, 4, 256, 10, 4
 
@@ -184,36 +180,6 @@ def behaviour_floor_ms(obs_dim: int, action_dim: int, n_candidates: int) -> floa
     per_step = first + (N_LAYERS - 1) * hidden + output + N_LAYERS * mish + arithmetic
     critics = 2 * (q_first + (N_LAYERS - 1) * hidden + q_output + N_LAYERS * mish)
     return (N_STEPS * per_step + critics) / 1e3
-
-
-def plain_score_candidates(critic, obs, candidates, workspace=None) -> th.Tensor:
-    n_states, n_candidates, action_dim = candidates.shape
-    q_values = critic(repeat_observation(obs, n_candidates), candidates.reshape(-1, action_dim))
-    return th.cat(q_values, dim=1).min(dim=1).values.view(n_states, n_candidates)
-
-
-def plain_sample(actor: DiffusionActor, obs, n_candidates: int, noise=None) -> th.Tensor:
-    with th.no_grad():
-        features = actor.extract_features(obs, actor.features_extractor)
-        schedule = actor.reverse_schedule
-        if noise is None:
-            noise = draw_sampling_noise(schedule.n_steps, len(features) * n_candidates, actor.action_dim, features.device)
-        return sample_candidates_reference(actor.noise_net, actor.diffusion, features, n_candidates, noise, schedule)
-
-
-@contextlib.contextmanager
-def reference_implementation(model: QVPO) -> Iterator[None]:
-    """Swap in the straightforward sampler and critic scoring for the duration."""
-    saved = sb3_qvpo.policies.score_candidates
-    sb3_qvpo.policies.score_candidates = plain_score_candidates  # type: ignore[assignment]
-    for actor in (model.actor, model.actor_target):
-        actor.sample = lambda obs, n, noise=None, actor=actor: plain_sample(actor, obs, n, noise)  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        sb3_qvpo.policies.score_candidates = saved
-        for actor in (model.actor, model.actor_target):
-            del actor.sample
 
 
 def filled_model(algo, env_id: str, device: str, **kwargs):
