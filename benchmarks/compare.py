@@ -32,7 +32,7 @@ from pathlib import Path
 
 import gymnasium as gym
 
-from sb3_qvpo.presets import cpu_preset
+from sb3_qvpo.presets import cpu_preset, mujoco_cpu_preset
 
 # Algorithms by name: module and class, imported only by the process that runs them.
 ALGOS = {
@@ -47,9 +47,11 @@ ALGOS = {
 }
 
 # QVPO settings. "cpu": the CPU preset (sb3_qvpo.presets.CPU_PRESET, also used by examples/train.py);
+# "mujoco-cpu": the MuJoCo CPU preset (sb3_qvpo.presets.MUJOCO_CPU_PRESET);
 # "paper": QVPO's defaults, the paper's MuJoCo settings; "quick": for --quick.
 QVPO_SETTINGS: dict[str, dict] = {
     "cpu": cpu_preset(),
+    "mujoco-cpu": mujoco_cpu_preset(),
     "paper": {},
     "quick": dict(
         learning_starts=200,

@@ -1,32 +1,41 @@
-"""The CPU preset has one definition, and importing the package leaves torch's global settings alone."""
+"""Each preset has one definition, and importing the package leaves torch's global settings alone."""
 
 import json
 import subprocess
 import sys
 
+import pytest
 import yaml
 
-from sb3_qvpo.presets import CPU_PRESET, cpu_preset
-from sb3_qvpo.zoo.checks import parse_policy_kwargs
+from sb3_qvpo.presets import CPU_PRESET, MUJOCO_CPU_PRESET, cpu_preset, mujoco_cpu_preset
+from sb3_qvpo.zoo.checks import check_hyperparams_file, parse_policy_kwargs
 from sb3_qvpo.zoo.registration import DEFAULT_CONFIG
 
-CPU_ENTRIES = ("Pendulum-v1", "MountainCarContinuous-v0", "LunarLanderContinuous-v3")
+MUJOCO_CPU_CONFIG = DEFAULT_CONFIG.parent / "qvpo_mujoco_cpu.yml"
+ZOO_ENTRIES = [
+    (DEFAULT_CONFIG, ("Pendulum-v1", "MountainCarContinuous-v0", "LunarLanderContinuous-v3"), CPU_PRESET),
+    (MUJOCO_CPU_CONFIG, ("Hopper-v5", "HalfCheetah-v5", "Walker2d-v5", "Ant-v5"), MUJOCO_CPU_PRESET),
+]
 
 
-def test_zoo_cpu_entries_are_the_cpu_preset():
-    config = yaml.safe_load(DEFAULT_CONFIG.read_text())
-    for env_id in CPU_ENTRIES:
+@pytest.mark.parametrize(("config_file", "env_ids", "preset"), ZOO_ENTRIES, ids=["cpu", "mujoco-cpu"])
+def test_zoo_entries_are_the_preset(config_file, env_ids, preset):
+    config = check_hyperparams_file(config_file)
+    assert config == yaml.safe_load(config_file.read_text())
+    for env_id in env_ids:
         entry = dict(config[env_id])
         entry["policy_kwargs"] = parse_policy_kwargs(entry["policy_kwargs"])
-        for key, value in CPU_PRESET.items():
-            assert entry[key] == value, (env_id, key)
+        for key, value in preset.items():
+            assert entry[key] == value, (config_file.name, env_id, key)
 
 
-def test_cpu_preset_copies_are_independent():
-    preset = cpu_preset()
-    preset["policy_kwargs"]["net_arch"] = [8]
-    preset["batch_size"] = 1
-    assert CPU_PRESET["policy_kwargs"]["net_arch"] != [8] and CPU_PRESET["batch_size"] != 1
+@pytest.mark.parametrize(("make_copy", "preset"), [(cpu_preset, CPU_PRESET), (mujoco_cpu_preset, MUJOCO_CPU_PRESET)])
+def test_preset_copies_are_independent(make_copy, preset):
+    copied = make_copy()
+    assert copied == preset
+    copied["policy_kwargs"]["net_arch"].append(8)
+    copied["batch_size"] = 1
+    assert preset["policy_kwargs"]["net_arch"][-1] != 8 and preset["batch_size"] != 1
 
 
 TORCH_GLOBALS = """

@@ -122,16 +122,19 @@ def test_shipped_hyperparams_are_valid():
         assert env_id in gym.envs.registry, env_id
 
 
-def test_top_level_hyperparams_are_the_packaged_ones():
-    top_level = REPO_ROOT / "hyperparams" / "qvpo.yml"
-    assert top_level.resolve() == DEFAULT_CONFIG.resolve() or filecmp.cmp(top_level, DEFAULT_CONFIG, shallow=False)
+@pytest.mark.parametrize("name", ["qvpo.yml", "qvpo_mujoco_cpu.yml"])
+def test_top_level_hyperparams_are_the_packaged_ones(name: str):
+    top_level, packaged = REPO_ROOT / "hyperparams" / name, DEFAULT_CONFIG.parent / name
+    assert top_level.resolve() == packaged.resolve() or filecmp.cmp(top_level, packaged, shallow=False)
 
 
-@pytest.mark.parametrize("env_id", ["Pendulum-v1", "Hopper-v5"])
-def test_shipped_entry_builds_a_model(env_id: str):
+@pytest.mark.parametrize(
+    ("name", "env_id"), [("qvpo.yml", "Pendulum-v1"), ("qvpo.yml", "Hopper-v5"), ("qvpo_mujoco_cpu.yml", "HalfCheetah-v5")]
+)
+def test_shipped_entry_builds_a_model(name: str, env_id: str):
     """Every key of an entry is accepted by QVPO (the same path rl-zoo3 takes, without training)."""
     register_qvpo()
-    entry = dict(yaml.safe_load(DEFAULT_CONFIG.read_text())[env_id])
+    entry = dict(yaml.safe_load((DEFAULT_CONFIG.parent / name).read_text())[env_id])
     zoo_only = {"n_timesteps", "n_envs", "normalize"}
     kwargs = {key: value for key, value in entry.items() if key not in zoo_only}
     kwargs["policy_kwargs"] = parse_policy_kwargs(kwargs.get("policy_kwargs"))
