@@ -385,7 +385,10 @@ RUNNER_SETTINGS = ("device", "threads", "checkpoint_freq")
 
 
 def settings_that_differ(old_spec: dict, spec: dict) -> set[str]:
-    return {key for key in spec if key not in RUNNER_SETTINGS and old_spec.get(key) != spec[key]}
+    ignored = set(RUNNER_SETTINGS)
+    if spec["algo"] != "qvpo":
+        ignored.add("qvpo_settings")  # so that SAC runs finished beside one QVPO setting count beside another
+    return {key for key in spec if key not in ignored and old_spec.get(key) != spec[key]}
 
 
 def resumable_step(run_dir: Path, spec: dict) -> int | None:

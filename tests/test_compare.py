@@ -116,12 +116,26 @@ def test_killed_run_resumes_from_its_checkpoint(tmp_path):
     assert "Resuming from the checkpoint at step" in (run_dir / "log.txt").read_text()
 
 
-def test_zoo_hyperparams_are_rl_zoo3s_tuned_ones():
+def import_compare():
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
         import compare
     finally:
         sys.path.pop(0)
+    return compare
+
+
+def test_only_settings_that_change_a_run_make_it_differ():
+    compare = import_compare()
+    sac = dict(algo="sac", env="Hopper-v5", seed=0, timesteps=1000, qvpo_settings="cpu", threads=1, device="cpu")
+    assert compare.settings_that_differ(sac, {**sac, "qvpo_settings": "mujoco-cpu", "threads": 2}) == set()
+    assert compare.settings_that_differ(sac, {**sac, "seed": 1, "timesteps": 2000}) == {"seed", "timesteps"}
+    qvpo = {**sac, "algo": "qvpo"}
+    assert compare.settings_that_differ(qvpo, {**qvpo, "qvpo_settings": "mujoco-cpu"}) == {"qvpo_settings"}
+
+
+def test_zoo_hyperparams_are_rl_zoo3s_tuned_ones():
+    compare = import_compare()
     # rl-zoo3 tunes the MuJoCo tasks under their v4 ids; the v5 id reads the same entry
     assert compare.zoo_hyperparams("sac", "Hopper-v5") == {"learning_starts": 10000}
     td3 = compare.zoo_hyperparams("td3", "HalfCheetah-v5")
