@@ -4,7 +4,7 @@ defaults (the paper's MuJoCo settings). Each was chosen by measurement: see ``do
 
 - ``CPU_PRESET``: small tasks in minutes on a CPU (Pendulum-v1 and the like). Used by ``examples/train.py``,
   ``benchmarks/compare.py --qvpo-settings cpu`` and the CPU entries of the shipped rl-zoo3 file.
-- ``MUJOCO_CPU_PRESET``: MuJoCo locomotion at about 100,000 steps in an hour or two of one CPU core. Used by
+- ``MUJOCO_CPU_PRESET``: MuJoCo locomotion at about 100,000 steps in under an hour of one CPU core. Used by
   ``benchmarks/compare.py --qvpo-settings mujoco-cpu`` and the rl-zoo3 file ``qvpo_mujoco_cpu.yml``.
 
 Tests check that the rl-zoo3 entries agree with these definitions.
