@@ -18,8 +18,8 @@ agents. CPU time per update is ``time.process_time`` around the update (one torc
 
 Known differences, left as they are: the authors initialise every linear layer with a normal of standard
 deviation 1 / (2 sqrt(fan_in)) and zero biases (their truncation loop never changes a value), this package
-with PyTorch's default (``--our-init authors`` gives this package theirs, to measure what it changes); their
-evaluation draws fresh noise at every call, this package's a fixed, seeded one.
+with PyTorch's default (``--our-init authors`` gives this package theirs; measured, it does not help, see
+docs/evidence.md); their evaluation draws fresh noise at every call, this package's a fixed, seeded one.
 
 Writes OUT/evals.csv (impl, env, seed, step, mean_return, std_return), OUT/table.md and prints both tables.
 """
