@@ -290,10 +290,11 @@ def run_one(run_dir: Path) -> None:
                 row += [f"{returns.mean():.4f}", f"{returns.std():.4f}", f"{wall_s:.2f}"]
                 csv_file.write(",".join(map(str, row)) + "\n")
                 csv_file.flush()
-            every = spec["checkpoint_freq"]
-            if every > 0 and self.num_timesteps % every == 0 and self.num_timesteps < spec["timesteps"]:
+            every, stop_at = spec["checkpoint_freq"], spec.get("stop_at")
+            pause = stop_at is not None and self.num_timesteps >= stop_at
+            if self.num_timesteps < spec["timesteps"] and (pause or (every > 0 and self.num_timesteps % every == 0)):
                 save_checkpoint(run_dir, self.model, self.elapsed(), self.eval_time, resumed_from, self.eval_rng_state())
-            return continue_training
+            return continue_training and not pause
 
     callback = CsvEvalCallback(
         eval_env,
@@ -305,6 +306,9 @@ def run_one(run_dir: Path) -> None:
     )
     model.learn(spec["timesteps"] - model.num_timesteps, callback=callback, reset_num_timesteps=checkpoint is None)
     csv_file.close()
+    if model.num_timesteps < spec["timesteps"]:
+        print(f"Paused at step {model.num_timesteps} (--stop-at {spec['stop_at']}): run again without it to go on", flush=True)
+        return
     done = dict(
         spec=spec,
         num_timesteps=model.num_timesteps,
@@ -374,6 +378,7 @@ def plan_runs(args: argparse.Namespace) -> list[dict]:
                         device=args.device,
                         threads=args.threads,
                         checkpoint_freq=args.checkpoint_freq,
+                        stop_at=args.stop_at,
                         zoo_hyperparams=args.zoo_hyperparams,
                     )
                 )
@@ -381,7 +386,7 @@ def plan_runs(args: argparse.Namespace) -> list[dict]:
 
 
 # settings that do not change what a run measures
-RUNNER_SETTINGS = ("device", "threads", "checkpoint_freq")
+RUNNER_SETTINGS = ("device", "threads", "checkpoint_freq", "stop_at")
 
 
 def settings_that_differ(old_spec: dict, spec: dict) -> set[str]:
@@ -399,11 +404,17 @@ def resumable_step(run_dir: Path, spec: dict) -> int | None:
     return checkpoint["step"]
 
 
+def paused_at_stop(run_dir: Path, spec: dict) -> bool:
+    """True if the run has a checkpoint at or past spec["stop_at"], taken with the same settings."""
+    step = resumable_step(run_dir, spec)
+    return spec.get("stop_at") is not None and step is not None and step >= spec["stop_at"]
+
+
 def is_finished(run_dir: Path, spec: dict) -> bool:
-    """True if the run finished with this very spec; an error if it finished with another one."""
+    """True if the run finished (or paused at --stop-at) with this very spec; an error if it finished with another."""
     done_path = run_dir / "done.json"
     if not done_path.exists():
-        return False
+        return paused_at_stop(run_dir, spec)
     done_spec = json.loads(done_path.read_text())["spec"]
     differs = settings_that_differ(done_spec, spec)
     if differs:
@@ -473,6 +484,9 @@ def run_comparison(specs: list[dict], out: Path, jobs: int) -> list[str]:
                 if process.returncode == 0 and (runs_dir / key / "done.json").exists():
                     progress.n_done += 1
                     progress.line(f"finished {key}")
+                elif process.returncode == 0 and paused_at_stop(runs_dir / key, spec):
+                    progress.n_done += 1
+                    progress.line(f"paused {key} at step {spec['stop_at']}")
                 else:
                     failed.append(key)
                     tail = (runs_dir / key / "log.txt").read_text().splitlines()[-5:]
@@ -482,6 +496,30 @@ def run_comparison(specs: list[dict], out: Path, jobs: int) -> list[str]:
             process.terminate()
         raise
     return failed
+
+
+def add_resume_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--checkpoint-freq",
+        type=int,
+        default=10_000,
+        help="steps between checkpoints of a run, from which a killed run resumes (0: none; default: 10000)",
+    )
+    parser.add_argument(
+        "--stop-at",
+        type=int,
+        default=None,
+        metavar="STEPS",
+        help="pause every run at STEPS, leaving a checkpoint from which the same command without --stop-at "
+        "continues it to its budget; learning-rate and entropy schedules keep the full budget's horizon",
+    )
+
+
+def check_resume_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.checkpoint_freq < 0:
+        parser.error("--checkpoint-freq must be 0 (no checkpoints) or positive")
+    if args.stop_at is not None and args.stop_at <= 0:
+        parser.error("--stop-at must be positive")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -508,12 +546,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="the other algorithms with rl-zoo3's tuned hyperparameters for each task (default: SB3's defaults)",
     )
-    parser.add_argument(
-        "--checkpoint-freq",
-        type=int,
-        default=10_000,
-        help="steps between checkpoints of a run, from which a killed run resumes (0: none; default: 10000)",
-    )
+    add_resume_arguments(parser)
     parser.add_argument("--out", default=None, help="output folder (default: compare_results, or compare_quick)")
     parser.add_argument("--fresh", action="store_true", help="discard the output folder's earlier runs")
     parser.add_argument("--quick", action="store_true", help="a tiny comparison that finishes in about a minute")
@@ -544,8 +577,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in ("n_evals", "eval_episodes", "jobs", "threads"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
-    if args.checkpoint_freq < 0:
-        parser.error("--checkpoint-freq must be 0 (no checkpoints) or positive")
+    check_resume_arguments(parser, args)
     return args
 
 

@@ -8,6 +8,7 @@ arch < 8, and arch 7 does not import with pandas 3. With 3 seeds the IQM trims n
 and the bootstrap interval is wide and coarse: read it as a statement about these seeds, nothing more.
 """
 
+import json
 from pathlib import Path
 
 import matplotlib
@@ -22,12 +23,15 @@ COLUMNS = ["algo", "env", "seed", "step", "mean_return", "std_return", "wall_s"]
 
 
 def load_results(out: Path, specs: list[dict]) -> pd.DataFrame:
-    """The evaluations of the finished runs among `specs`, one row per evaluation."""
+    """The evaluations of the finished runs among `specs` (or paused at their stop_at), one row per evaluation."""
     frames = []
     for spec in specs:
         run_dir = out / "runs" / f"{spec['label']}__{spec['env'].replace('/', '_')}__{spec['seed']}"
-        if (run_dir / "done.json").exists():
-            frames.append(pd.read_csv(run_dir / "evals.csv"))
+        checkpoint = run_dir / "checkpoint.json"
+        paused = spec.get("stop_at") and checkpoint.exists() and json.loads(checkpoint.read_text())["step"] >= spec["stop_at"]
+        if (run_dir / "done.json").exists() or paused:
+            evals = pd.read_csv(run_dir / "evals.csv")
+            frames.append(evals[evals["step"] <= (spec.get("stop_at") or spec["timesteps"])])
     if not frames:
         return pd.DataFrame(columns=COLUMNS)
     return pd.concat(frames, ignore_index=True)[COLUMNS]

@@ -41,6 +41,7 @@ def check_qvpo_arguments(
     n_uniform_samples: int,
     ent_coef: float | Schedule,
     ent_coef_min: float,
+    ent_coef_decay_steps: int | None,
     weight_transform: str,
     max_grad_norm: float,
     batch_size: int,
@@ -70,5 +71,7 @@ def check_qvpo_arguments(
             raise ValueError(f"ent_coef must be a finite float >= 0 or a schedule, got {ent_coef!r}")
         if not 0 <= ent_coef_min <= ent_coef:
             raise ValueError(f"ent_coef_min must be in [0, ent_coef] = [0, {ent_coef}], got {ent_coef_min!r}")
+    if ent_coef_decay_steps is not None:
+        check_positive_count("ent_coef_decay_steps", ent_coef_decay_steps)
     if not max_grad_norm > 0:
         raise ValueError(f"max_grad_norm must be > 0, got {max_grad_norm!r}")

@@ -96,6 +96,10 @@ class QVPO(OffPolicyAlgorithm):
     :param ent_coef: entropy coefficient lambda: a float decays linearly with training progress,
         ``max(ent_coef_min, ent_coef * (1 - progress))``; a callable of the remaining progress is used as is
     :param ent_coef_min: floor of the linearly decaying entropy coefficient (ignored for a callable)
+    :param ent_coef_decay_steps: the horizon of lambda's progress, in environment steps: progress is
+        ``num_timesteps / ent_coef_decay_steps`` (capped at 1), the same whatever ``learn()``'s budget; the
+        paper's is its 1M-step run (``1_000_000``). ``None``: the progress of the ``learn()`` call, as for
+        learning-rate schedules
     :param weight_transform: how Q-values become weights: ``"advantage"`` (the paper's clipped
         advantage), ``"relu"``, ``"exp"`` or ``"cut"``
     :param weight_transform_kwargs: parameters of the transform (``relu``: ``q_neg``; ``exp``:
@@ -149,6 +153,7 @@ class QVPO(OffPolicyAlgorithm):
         n_uniform_samples: int = 10,
         ent_coef: float | Schedule = 0.02,
         ent_coef_min: float = 0.002,
+        ent_coef_decay_steps: int | None = None,
         weight_transform: str = "advantage",
         weight_transform_kwargs: dict[str, Any] | None = None,
         max_grad_norm: float = 2.0,
@@ -171,6 +176,7 @@ class QVPO(OffPolicyAlgorithm):
             n_uniform_samples=n_uniform_samples,
             ent_coef=ent_coef,
             ent_coef_min=ent_coef_min,
+            ent_coef_decay_steps=ent_coef_decay_steps,
             weight_transform=weight_transform,
             max_grad_norm=max_grad_norm,
             batch_size=batch_size,
@@ -224,6 +230,7 @@ class QVPO(OffPolicyAlgorithm):
         self.n_uniform_samples = n_uniform_samples
         self.ent_coef = ent_coef
         self.ent_coef_min = ent_coef_min
+        self.ent_coef_decay_steps = ent_coef_decay_steps
         self.weight_transform = weight_transform
         self.weight_transform_kwargs = weight_transform_kwargs
         self.max_grad_norm = max_grad_norm
@@ -248,7 +255,7 @@ class QVPO(OffPolicyAlgorithm):
         assert self.replay_buffer is not None
         self.policy.set_training_mode(True)
         self._update_learning_rates()
-        ent_coef = self.ent_coef_schedule(self._current_progress_remaining)
+        ent_coef = self.ent_coef_schedule(self._ent_coef_progress_remaining())
 
         critic_losses, actor_losses, q_means, mean_weights = [], [], [], []
         for _ in range(gradient_steps):
@@ -292,6 +299,12 @@ class QVPO(OffPolicyAlgorithm):
         self.logger.record("train/entropy_coef", ent_coef)
         self.logger.record("train/mean_weight", np.mean(mean_weights))
         self.logger.record("train/q_mean", np.mean(q_means))
+
+    def _ent_coef_progress_remaining(self) -> float:
+        """The remaining progress (1 to 0) of the entropy coefficient: over its own horizon, or over learn()'s."""
+        if self.ent_coef_decay_steps is None:
+            return self._current_progress_remaining
+        return max(0.0, 1.0 - self.num_timesteps / self.ent_coef_decay_steps)
 
     def _update_learning_rates(self) -> None:
         self._update_learning_rate(self.critic.optimizer)
