@@ -112,7 +112,7 @@ def plan(args: argparse.Namespace) -> list[dict]:
     variants, envs = SWEEPS[args.sweep]
     specs = []
     # the longer task first, so that the last runs to finish are short ones
-    for env_id in sorted(envs, key=envs.get, reverse=True):
+    for env_id in sorted(args.envs or envs, key=envs.get, reverse=True):
         timesteps = args.timesteps or envs[env_id]
         for seed in args.seeds:
             for name in args.variants:
@@ -164,6 +164,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sweep", choices=list(SWEEPS), default="cpu", help="which preset to measure (default: cpu)")
     parser.add_argument("--variants", nargs="+", help="a subset of the sweep's variants (default: all)")
+    parser.add_argument("--envs", nargs="+", help="a subset of the sweep's tasks (default: all)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--timesteps", type=int, default=None, help="steps per run (default: the sweep's)")
     parser.add_argument("--n-evals", type=int, default=10, help="evaluations per run")
@@ -181,6 +182,9 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown variant(s) {unknown} of the {args.sweep} sweep; choose among {list(variants)}")
 
+    unknown = [env_id for env_id in args.envs or [] if env_id not in SWEEPS[args.sweep][1]]
+    if unknown:
+        parser.error(f"unknown task(s) {unknown} of the {args.sweep} sweep; choose among {list(SWEEPS[args.sweep][1])}")
     out = Path(args.out)
     specs = plan(args)
     failed = run_comparison(specs, out, min(args.jobs, len(specs)))
