@@ -55,6 +55,8 @@ def test_infinite_action_bounds():
         (dict(ent_coef=-0.1), "ent_coef must be a finite float >= 0"),
         (dict(ent_coef=float("nan")), "ent_coef must be a finite float >= 0"),
         (dict(ent_coef=0.01, ent_coef_min=0.02), r"ent_coef_min must be in \[0, ent_coef\]"),
+        (dict(ent_coef_decay_steps=0), "ent_coef_decay_steps must be a positive integer, got 0"),
+        (dict(ent_coef_decay_steps=1e6), "ent_coef_decay_steps must be a positive integer, got 1000000.0"),
         (dict(max_grad_norm=0.0), "max_grad_norm must be > 0"),
         (dict(weight_transform="cut", weight_transform_kwargs={"q_neg": 1}), r"Unknown argument\(s\) \['q_neg'\]"),
         (dict(policy_kwargs={"n_diffusion_steps": 5}), "Pass 'n_diffusion_steps' to QVPO directly"),

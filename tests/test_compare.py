@@ -116,6 +116,30 @@ def test_killed_run_resumes_from_its_checkpoint(tmp_path):
     assert "Resuming from the checkpoint at step" in (run_dir / "log.txt").read_text()
 
 
+def test_stop_at_pauses_runs_and_the_same_command_goes_on(tmp_path):
+    """--stop-at leaves a checkpoint and no done.json; the report has the evaluations so far; without it, the run ends."""
+    out = tmp_path / "paused"
+    args = ["--quick", "--algos", "qvpo", "--out", str(out), "--timesteps", "1200", "--n-evals", "6"]
+    run_dir = out / "runs" / "qvpo__Pendulum-v1__0"
+    result = run_compare(*args, "--stop-at", "600")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "paused qvpo__Pendulum-v1__0 at step 600" in result.stdout
+    assert json.loads((run_dir / "checkpoint.json").read_text())["step"] == 600
+    assert not (run_dir / "done.json").exists()
+    assert sorted(pd.read_csv(out / "results.csv")["step"]) == [200, 400, 600]
+
+    result = run_compare(*args, "--stop-at", "600")  # paused runs count as finished
+    assert result.returncode == 0 and "1 finished earlier, 0 to run" in result.stdout
+
+    result = run_compare(*args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "resume qvpo__Pendulum-v1__0 from step 600 (1200 steps)" in result.stdout
+    assert list(pd.read_csv(run_dir / "evals.csv")["step"]) == [200, 400, 600, 800, 1000, 1200]
+    done = json.loads((run_dir / "done.json").read_text())
+    assert done["num_timesteps"] == 1200 and done["resumed_from"] == [600]
+    assert not list(run_dir.glob("checkpoint*"))
+
+
 def import_compare():
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:

@@ -86,6 +86,34 @@ def test_logged_metrics(tiny, tmp_path):
     assert logged["train/entropy_coef"].iloc[-1] < logged["train/entropy_coef"].iloc[0]
 
 
+def logged_entropy_coefs(model: QVPO, log_dir, timesteps: int) -> pd.Series:
+    """train/entropy_coef at every step of model.learn(timesteps), indexed by the step."""
+    model.set_logger(configure(str(log_dir), ["csv"]))
+    model.learn(timesteps, log_interval=1)
+    logged = pd.read_csv(log_dir / "progress.csv").dropna(subset=["train/entropy_coef"])
+    return logged.set_index("time/total_timesteps")["train/entropy_coef"]
+
+
+def test_entropy_coefficient_horizon_in_steps(tiny, tmp_path):
+    """With ent_coef_decay_steps, lambda follows num_timesteps / horizon, whatever learn()'s budget."""
+    settings = tiny(learning_starts=20, ent_coef=0.02, ent_coef_min=0.002, ent_coef_decay_steps=400)
+    # episodes of 50 steps, so that an episode-end log line comes every 50 steps
+    env = gym.wrappers.TimeLimit(gym.make("Pendulum-v1").unwrapped, max_episode_steps=50)
+    short = logged_entropy_coefs(QVPO("DiffusionPolicy", env, seed=0, **settings), tmp_path / "short", 200)
+    long = logged_entropy_coefs(QVPO("DiffusionPolicy", env, seed=0, **settings), tmp_path / "long", 600)
+    assert len(short) >= 3 and len(long) >= 10
+    for step, coef in long.items():
+        # the line logged at the end of an episode holds the update made one step before
+        assert coef == pytest.approx(max(0.002, 0.02 * (1 - (step - 1) / 400)))
+    pd.testing.assert_series_equal(short, long.loc[short.index])
+    # without a horizon, the same steps give a lambda that depends on the budget
+    budget = logged_entropy_coefs(
+        QVPO("DiffusionPolicy", env, seed=0, **{**settings, "ent_coef_decay_steps": None}), tmp_path / "budget", 200
+    )
+    assert budget.iloc[-1] == pytest.approx(max(0.002, 0.02 * (1 - (budget.index[-1] - 1) / 200)))
+    assert budget.iloc[-1] < short.iloc[-1]
+
+
 def test_box_actions_are_rescaled_to_the_bounds(tiny):
     env = gym.wrappers.RescaleAction(gym.make("Pendulum-v1"), min_action=10.0, max_action=20.0)
     model = QVPO("DiffusionPolicy", env, seed=0, **tiny())
