@@ -340,12 +340,12 @@ def main() -> None:
     print(f"torch {th.__version__}, {th.get_num_threads()} threads, device {args.device}")
     rates = {f"elementwise {name}": elementwise_ns(dtype, 20) for name, dtype in (("fp32", th.float32), ("bf16", th.bfloat16))}
     if args.device == "cpu":
-        rates.update(describe_cpu_and_probe_products(args.threads))
+        rates.update(describe_cpu_and_time_products(args.threads))
     for env_id in args.envs:
         benchmark_env(env_id, args, rates)
 
 
-def describe_cpu_and_probe_products(threads: int) -> dict[str, float]:
+def describe_cpu_and_time_products(threads: int) -> dict[str, float]:
     """Print the CPU, its peak and every product kernel's rate; return the best rate per dtype."""
     info = cpu_description()
     fp32_peak, bf16_peak, why = peak_flop_per_cycle(info)
@@ -374,7 +374,7 @@ def describe_cpu_and_probe_products(threads: int) -> dict[str, float]:
         name: hidden_product_kernel(th.device("cpu"), dtype, BATCH * N_TRAIN, HIDDEN, HIDDEN)
         for name, dtype in (("fp32", th.float32), ("bf16", th.bfloat16))
     }
-    print(f"the sampler's kernel probe picks, at this shape: fp32 {chosen['fp32']}, bf16 {chosen['bf16']}")
+    print(f"the sampler's kernel rule picks, at this shape: fp32 {chosen['fp32']}, bf16 {chosen['bf16']}")
     return {f"best {name}": rate for name, rate in best.items()}
 
 

@@ -1,7 +1,7 @@
 """
 Exact building blocks for running the MLPs of QVPO on large batches without autograd: a Mish in
-three elementwise passes, and linear layers written into preallocated buffers through the fastest
-exact product kernel of the machine. Pure PyTorch.
+three elementwise passes, and linear layers written into preallocated buffers through an exact product
+kernel chosen by a fixed rule of device, dtype and shape. Pure PyTorch.
 
 Mish without the transcendental chain of ``F.mish`` (``x tanh(log1p(exp(x)))``): with
 ``q = sigmoid(-x)``, ``tanh(softplus(x)) = (1 - q^2) / (1 + q^2)``, so
@@ -14,15 +14,11 @@ difference is a few float32 ulps of ``|x|``.
 
 The hidden-to-hidden products ``-(h W^T + b)`` (negated, so that they hand ``g`` to the Mish) have three
 exact kernels: oneDNN's packed linear layer (an internal op, behind ``torch_internals.py``), ``mm`` on the
-negated weight followed by the bias, and ``addmm`` with ``alpha = beta = -1``. Which is fastest depends on the
-CPU and the dtype: on a Zen 4 part oneDNN packed ran 16384 x 256 x 256 float32 products 1.4x faster than
-``addmm``, while on a Zen 5 part plain ``mm`` ran bfloat16 ones 1.6x faster than oneDNN. So a one-time probe
-per shape, dtype and thread count picks the kernel on CPU (``hidden_product_kernel``); elsewhere ``addmm``.
+negated weight followed by the bias, and ``addmm`` with ``alpha = beta = -1``. They do not round alike, so the
+choice is a fixed rule of device, dtype and shape (``hidden_product_kernel``), never a timing: two processes
+with the same seed pick the same kernels and repeat each other exactly.
 """
 
-import functools
-import statistics
-from time import perf_counter
 from typing import NamedTuple
 
 import torch as th
@@ -55,12 +51,14 @@ def mish_of_negated(negated: th.Tensor, out: th.Tensor) -> th.Tensor:
     return th.addcdiv(negated, negated, out, value=-2.0, out=out)
 
 
-# Exact paths for the hidden products ``-(h W^T + b)`` of the fused-Mish path, in order of preference:
-# oneDNN with packed weights, ``mm`` on the negated weight then the bias, ``addmm`` (any device).
+# Exact paths for the hidden products ``-(h W^T + b)`` of the fused-Mish path: oneDNN with packed weights,
+# ``mm`` on the negated weight then the bias, ``addmm`` (any device).
 HIDDEN_PRODUCT_KERNELS = ("onednn_packed", "mm", "addmm")
-# The probe keeps the preferred kernel unless another takes less than this share of its time: a near tie
-# does not flip the choice (and with it the float rounding) between runs on the same machine.
-PROBE_MARGIN = 0.9
+# float32 products of at least this many multiply-adds (rows x in x out) go to oneDNN, smaller ones to ``mm``,
+# whose lower call overhead wins there. Measured on Zen 4, one thread: at 16 x 64 x 64 mm took 4 us, oneDNN 31;
+# at 128 x 128 x 128 46 against 53 us; at 512 x 128 x 128 176 against 166 us; at 16384 x 64 x 64 3.2 against
+# 1.4 ms. In bfloat16 oneDNN was as fast or faster at every size measured (16-16384 rows, 64-256 wide).
+ONEDNN_MIN_FP32_PRODUCT = 1 << 23
 
 # One hidden layer prepared for its kernel: (weight, bias) in the kernel's form (see ``prepare_negated``)
 PreparedLayer = tuple[th.Tensor, th.Tensor]
@@ -104,48 +102,19 @@ def negated_linear(h: th.Tensor, layer: PreparedLayer, kernel: str, out: th.Tens
 
 def hidden_product_kernel(device: th.device, dtype: th.dtype, n_rows: int, n_out: int, n_in: int) -> str:
     """
-    The fastest exact kernel for ``n_rows`` x ``n_in`` -> ``n_out`` hidden products: ``addmm`` off the CPU;
-    on CPU the result of a one-time probe per shape, dtype and thread count (cached for the process).
+    The kernel for ``n_rows`` x ``n_in`` -> ``n_out`` hidden products, by a fixed rule (the same in every
+    process, so that seeded runs repeat exactly): ``addmm`` off the CPU; on CPU oneDNN packed for bfloat16 and
+    for float32 products of at least ``ONEDNN_MIN_FP32_PRODUCT`` multiply-adds where oneDNN runs that dtype,
+    ``mm`` otherwise.
     """
     if device.type != "cpu":
         return "addmm"
-    return probe_cpu_kernel(dtype, n_rows, n_out, n_in, th.get_num_threads())
-
-
-@functools.cache
-def probe_cpu_kernel(dtype: th.dtype, n_rows: int, n_out: int, n_in: int, n_threads: int) -> str:
-    """
-    Time every available kernel on random data of the real shape (2 warm-up calls, median of 3) and keep the
-    preferred one (first in ``HIDDEN_PRODUCT_KERNELS``) unless another beats it by ``PROBE_MARGIN``.
-    ``n_threads`` is part of the cache key only: products split differently over a different thread count.
-    """
-    generator = th.Generator().manual_seed(0)
-    h = th.randn(n_rows, n_in, generator=generator).to(dtype)
-    weight = th.randn(n_out, n_in, generator=generator).to(dtype)
-    bias = th.randn(n_out, generator=generator).to(dtype)
-    out = th.empty(n_rows, n_out, dtype=dtype)
-    seconds: dict[str, float] = {}
-    for kernel in HIDDEN_PRODUCT_KERNELS:
-        if kernel == "onednn_packed" and (dtype not in (th.float32, th.bfloat16) or not onednn_linear_works(dtype)):
-            continue
-        layer = prepare_negated(kernel, weight, bias, n_rows)
-        if layer is None:
-            continue
-        for _ in range(2):
-            negated_linear(h, layer, kernel, out)
-        times = []
-        for _ in range(3):
-            start = perf_counter()
-            negated_linear(h, layer, kernel, out)
-            times.append(perf_counter() - start)
-        seconds[kernel] = statistics.median(times)
-    preferred = next(iter(seconds))
-    fastest = min(seconds, key=seconds.__getitem__)
-    return fastest if seconds[fastest] < PROBE_MARGIN * seconds[preferred] else preferred
+    large = dtype == th.bfloat16 or (dtype == th.float32 and n_rows * n_out * n_in >= ONEDNN_MIN_FP32_PRODUCT)
+    return "onednn_packed" if large and onednn_linear_works(dtype) else "mm"
 
 
 def negated_layers(layers: list[tuple[th.Tensor, th.Tensor]], n_rows: int) -> NegatedLayers:
-    """The hidden layers (weight (H, H), bias (H,)) prepared for products with ``n_rows`` rows by the fastest kernel."""
+    """The hidden layers (weight (H, H), bias (H,)) prepared for products with ``n_rows`` rows by the rule's kernel."""
     if not layers:
         return NegatedLayers("addmm", [])
     weight = layers[0][0]

@@ -12,8 +12,8 @@ aside), but:
 - denoises all candidates of all states as one batch, with the state term broadcast over the
   candidates of each state (``baddbmm``);
 - writes the hidden layers into preallocated buffers and uses the three-pass Mish of ``batched_mlp.py``;
-  the hidden-to-hidden products go through the kernel a one-time probe found fastest on this CPU for their
-  shape (oneDNN with packed weights, ``mm`` or ``addmm``; ``batched_mlp.negated_layers``).
+  the hidden-to-hidden products go through the kernel that a fixed rule of device, dtype and shape picks
+  (oneDNN with packed weights, ``mm`` or ``addmm``; ``batched_mlp.hidden_product_kernel``).
 
 Options: ``dtype="bfloat16"`` runs the denoiser in bfloat16 (the reverse-step arithmetic stays
 in float32); ``compile=True`` runs the loop through ``torch.compile`` (on CUDA with CUDA graphs).

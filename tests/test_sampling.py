@@ -17,7 +17,6 @@ from sb3_qvpo.batched_mlp import (
     hidden_product_kernel,
     mish_of_negated,
     negated_layers,
-    probe_cpu_kernel,
     score_candidates,
     use_fused_mish,
 )
@@ -97,41 +96,19 @@ def test_every_product_kernel_matches_references(monkeypatch, kernel):
     assert calls == [kernel] * (N_STEPS * 2 + 2 * 2)
 
 
-def test_probe_picks_an_available_kernel_once_per_shape(monkeypatch):
-    probe_cpu_kernel.cache_clear()
-    kernel = hidden_product_kernel(th.device("cpu"), th.float32, 512, 64, 64)
-    assert kernel in HIDDEN_PRODUCT_KERNELS
-    assert probe_cpu_kernel.cache_info().misses == 1
-    assert hidden_product_kernel(th.device("cpu"), th.float32, 512, 64, 64) == kernel
-    assert probe_cpu_kernel.cache_info().hits == 1
-    assert hidden_product_kernel(th.device("meta"), th.float32, 512, 64, 64) == "addmm"
-    # without oneDNN's packed op the probe chooses among the public kernels
-    monkeypatch.setattr(batched_mlp, "onednn_linear_works", lambda dtype: False)
-    probe_cpu_kernel.cache_clear()
-    assert hidden_product_kernel(th.device("cpu"), th.float32, 512, 64, 64) in ("mm", "addmm")
-    assert hidden_product_kernel(th.device("cpu"), th.float64, 512, 64, 64) in ("mm", "addmm")
-    probe_cpu_kernel.cache_clear()
-
-
-def test_probe_keeps_the_preferred_kernel_on_a_near_tie(monkeypatch):
-    """Another kernel must be clearly faster (PROBE_MARGIN) to replace the preferred one."""
-    cost = {"onednn_packed": 100, "mm": 95, "addmm": 120}
-    now = [0.0]
-
-    def fake_linear(h, layer, kernel, out):
-        now[0] += cost[kernel]
-        return out
-
-    monkeypatch.setattr(batched_mlp, "negated_linear", fake_linear)
+def test_kernel_rule_is_a_function_of_device_dtype_and_shape(monkeypatch):
+    cpu = th.device("cpu")
     monkeypatch.setattr(batched_mlp, "onednn_linear_works", lambda dtype: True)
-    monkeypatch.setattr(batched_mlp, "prepare_negated", lambda kernel, w, b, n: (w, b))
-    monkeypatch.setattr(batched_mlp, "perf_counter", lambda: now[0])
-    probe_cpu_kernel.cache_clear()
-    assert probe_cpu_kernel(th.float32, 8, 4, 4, 1) == "onednn_packed"
-    cost["mm"] = 80
-    probe_cpu_kernel.cache_clear()
-    assert probe_cpu_kernel(th.float32, 8, 4, 4, 1) == "mm"
-    probe_cpu_kernel.cache_clear()
+    assert hidden_product_kernel(cpu, th.float32, 16, 64, 64) == "mm"
+    assert hidden_product_kernel(cpu, th.float32, 2048, 64, 64) == "onednn_packed"  # 2^23 multiply-adds
+    assert hidden_product_kernel(cpu, th.float32, 2047, 64, 64) == "mm"
+    assert hidden_product_kernel(cpu, th.bfloat16, 16, 64, 64) == "onednn_packed"
+    assert hidden_product_kernel(cpu, th.float64, 16384, 256, 256) == "mm"
+    assert hidden_product_kernel(th.device("meta"), th.float32, 16384, 256, 256) == "addmm"
+    # without oneDNN's packed op: the public kernel
+    monkeypatch.setattr(batched_mlp, "onednn_linear_works", lambda dtype: False)
+    assert hidden_product_kernel(cpu, th.float32, 16384, 256, 256) == "mm"
+    assert hidden_product_kernel(cpu, th.bfloat16, 16384, 256, 256) == "mm"
 
 
 def test_negated_layers_fall_back_to_addmm_where_packing_fails(monkeypatch):
@@ -216,7 +193,6 @@ def test_missing_internal_ops_fall_back_to_public_ones(monkeypatch):
         assert not torch_internals.onednn_bfloat16_supported()
         assert torch_internals.onednn_pack_linear_weight(th.randn(4, 4), 8) is None
         assert not onednn_linear_works(th.float32)
-        probe_cpu_kernel.cache_clear()
         assert negated_layers([(th.randn(8, 8), th.randn(8))], 4096).kernel in ("mm", "addmm")
         net, diffusion, state, noise = make_problem(16, 64)
         sampler = CandidateSampler("bfloat16")
@@ -226,7 +202,6 @@ def test_missing_internal_ops_fall_back_to_public_ones(monkeypatch):
         th.testing.assert_close(actions, reference, rtol=0, atol=1e-5)
     finally:
         onednn_linear_works.cache_clear()
-        probe_cpu_kernel.cache_clear()
 
 
 @pytest.mark.expensive

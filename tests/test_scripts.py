@@ -66,7 +66,7 @@ def test_speed_benchmark_prints_its_table_and_floors():
     for kernel in ("mm", "mm, transposed view", "addmm", "matmul", "oneDNN packed"):
         assert f"| {kernel} |" in result.stdout
     assert "peak fp32: " in result.stdout and "peak bf16: " in result.stdout
-    assert "the sampler's kernel probe picks, at this shape: fp32 " in result.stdout
+    assert "the sampler's kernel rule picks, at this shape: fp32 " in result.stdout
     for row in (
         *("| reference fp32 |", "| fast fp32 (default) |", "| fast bf16 |"),
         *("| fast fp32, DDIM S = 5 |", "| SB3 SAC (for scale) |"),
