@@ -10,6 +10,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.type_aliases import PyTorchObs
 from torch import nn
 
+from sb3_qvpo.acting import ActingSettings
 from sb3_qvpo.diffusion import GaussianDiffusion, weighted_noise_prediction_loss
 from sb3_qvpo.networks import NoisePredictionNet
 from sb3_qvpo.sampling import CandidateSampler
@@ -28,10 +29,7 @@ class DiffusionActor(BasePolicy):
     :param n_diffusion_steps: number of denoising steps T
     :param beta_schedule: variance schedule: ``"cosine"``, ``"linear"`` or ``"vp"``
     :param normalize_images: Whether to normalize images or not, dividing by 255.0
-    :param sampling_dtype: dtype of the denoiser while sampling: ``"float32"`` or ``"bfloat16"``
-    :param compile_sampler: run the sampling loop through ``torch.compile``
-    :param n_sampling_steps: S, reverse steps when sampling (DDIM with S < T; default: T)
-    :param sampling_eta: DDIM's eta, from 0 (deterministic) to 1 (DDPM's noise; the default)
+    :param acting: how actions are sampled (the policy's record; its sampling fields are used here)
     """
 
     def __init__(
@@ -45,10 +43,7 @@ class DiffusionActor(BasePolicy):
         n_diffusion_steps: int = 20,
         beta_schedule: str = "cosine",
         normalize_images: bool = True,
-        sampling_dtype: str = "float32",
-        compile_sampler: bool = False,
-        n_sampling_steps: int | None = None,
-        sampling_eta: float = 1.0,
+        acting: ActingSettings | None = None,
     ):
         super().__init__(
             observation_space,
@@ -65,12 +60,15 @@ class DiffusionActor(BasePolicy):
         self.action_dim = get_action_dim(self.action_space)
         self.diffusion = GaussianDiffusion(n_diffusion_steps, beta_schedule)
         self.noise_net = NoisePredictionNet(self.action_dim, features_dim, net_arch, activation_fn)
-        self.sampling_dtype = sampling_dtype
-        self.compile_sampler = compile_sampler
-        self.n_sampling_steps = n_sampling_steps
-        self.sampling_eta = sampling_eta
-        self.reverse_schedule = self.diffusion.reverse_schedule(n_sampling_steps, sampling_eta)
-        self.sampler = CandidateSampler(sampling_dtype, compile_sampler)
+        self.set_acting(ActingSettings().checked(n_diffusion_steps) if acting is None else acting)
+
+    def set_acting(self, acting: ActingSettings) -> None:
+        """Sample as ``acting`` says from now on: the reverse schedule is rebuilt, the sampler where its options change."""
+        sampler = getattr(self, "sampler", None)
+        if sampler is None or (sampler.dtype_name, sampler.compile) != (acting.sampling_dtype, acting.compile_sampler):
+            self.sampler = CandidateSampler(acting.sampling_dtype, acting.compile_sampler)
+        self.reverse_schedule = self.diffusion.reverse_schedule(acting.n_sampling_steps, acting.sampling_eta)
+        self.acting = acting
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
@@ -82,10 +80,7 @@ class DiffusionActor(BasePolicy):
                 features_extractor=self.features_extractor,
                 n_diffusion_steps=self.n_diffusion_steps,
                 beta_schedule=self.beta_schedule,
-                sampling_dtype=self.sampling_dtype,
-                compile_sampler=self.compile_sampler,
-                n_sampling_steps=self.n_sampling_steps,
-                sampling_eta=self.sampling_eta,
+                acting=self.acting,
             )
         )
         return data

@@ -35,9 +35,7 @@ def check_qvpo_arguments(
     beta_schedule: str,
     n_train_candidates: int,
     n_kept_candidates: int,
-    n_behavior_candidates: int,
     n_target_candidates: int,
-    n_eval_candidates: int,
     n_uniform_samples: int,
     ent_coef: float | Schedule,
     ent_coef_min: float,
@@ -51,9 +49,7 @@ def check_qvpo_arguments(
         "n_diffusion_steps": n_diffusion_steps,
         "n_train_candidates": n_train_candidates,
         "n_kept_candidates": n_kept_candidates,
-        "n_behavior_candidates": n_behavior_candidates,
         "n_target_candidates": n_target_candidates,
-        "n_eval_candidates": n_eval_candidates,
         "batch_size": batch_size,
     }
     for name, value in positive.items():

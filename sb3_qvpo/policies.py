@@ -1,5 +1,6 @@
 """Policies for QVPO: the diffusion actor (``actor.py``), twin critics, and best-of-K action selection."""
 
+import dataclasses
 from typing import Any
 
 import torch as th
@@ -14,10 +15,10 @@ from stable_baselines3.common.torch_layers import (
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
 
+from sb3_qvpo.acting import ActingSettings
 from sb3_qvpo.actor import DiffusionActor
 from sb3_qvpo.batched_mlp import Workspace, score_candidates
-from sb3_qvpo.diffusion import check_eta, sampling_timesteps
-from sb3_qvpo.sampling import check_sampling_dtype, draw_sampling_noise
+from sb3_qvpo.sampling import draw_sampling_noise
 
 # Seed of the fixed candidate noise behind ``predict(deterministic=True)``.
 EVAL_NOISE_SEED = 0
@@ -28,6 +29,11 @@ def repeat_observation(obs: PyTorchObs, repeats: int) -> PyTorchObs:
     if isinstance(obs, dict):
         return {key: value.repeat_interleave(repeats, dim=0) for key, value in obs.items()}
     return obs.repeat_interleave(repeats, dim=0)
+
+
+def acting_field(name: str) -> Any:
+    """A read-only property of the policy: field ``name`` of its acting settings."""
+    return property(lambda policy: getattr(policy.acting, name), doc=f"``acting.{name}`` (see :class:`ActingSettings`)")
 
 
 class DiffusionPolicy(BasePolicy):
@@ -65,6 +71,10 @@ class DiffusionPolicy(BasePolicy):
         Default: T, the paper's DDPM sampler; training always uses all T.
     :param sampling_eta: DDIM's eta: 0 is the deterministic DDIM sampler, 1 (default) adds DDPM's amount
         of noise (with S = T, exactly DDPM)
+
+    The last six (``n_behavior_candidates`` to ``sampling_eta``) only change how actions are drawn: they form
+    the policy's :class:`~sb3_qvpo.acting.ActingSettings` (``policy.acting``), which
+    :meth:`set_acting_settings` changes on a trained policy.
     """
 
     actor: DiffusionActor
@@ -95,12 +105,14 @@ class DiffusionPolicy(BasePolicy):
         n_sampling_steps: int | None = None,
         sampling_eta: float = 1.0,
     ):
-        check_sampling_dtype(sampling_dtype)
-        check_eta(sampling_eta)
-        if n_sampling_steps is not None:
-            sampling_timesteps(n_diffusion_steps, n_sampling_steps)  # refuses S outside 1..T
-        if not isinstance(compile_sampler, bool):
-            raise ValueError(f"compile_sampler must be True or False, got {compile_sampler!r}")
+        acting = ActingSettings(
+            n_behavior_candidates=n_behavior_candidates,
+            n_eval_candidates=n_eval_candidates,
+            n_sampling_steps=n_sampling_steps,
+            sampling_eta=sampling_eta,
+            sampling_dtype=sampling_dtype,
+            compile_sampler=compile_sampler,
+        ).checked(n_diffusion_steps)
         if optimizer_kwargs is None:
             optimizer_kwargs = {"eps": 1e-5}
         super().__init__(
@@ -121,12 +133,7 @@ class DiffusionPolicy(BasePolicy):
         self.activation_fn = activation_fn
         self.n_diffusion_steps = n_diffusion_steps
         self.beta_schedule = beta_schedule
-        self.n_behavior_candidates = n_behavior_candidates
-        self.n_eval_candidates = n_eval_candidates
-        self.sampling_dtype = sampling_dtype
-        self.compile_sampler = compile_sampler
-        self.n_sampling_steps = n_sampling_steps
-        self.sampling_eta = sampling_eta
+        self.acting = acting
         self.share_features_extractor = share_features_extractor
         self.score_workspace = Workspace()
         net_args = {
@@ -140,10 +147,7 @@ class DiffusionPolicy(BasePolicy):
             "net_arch": actor_arch,
             "n_diffusion_steps": n_diffusion_steps,
             "beta_schedule": beta_schedule,
-            "sampling_dtype": sampling_dtype,
-            "compile_sampler": compile_sampler,
-            "n_sampling_steps": n_sampling_steps,
-            "sampling_eta": sampling_eta,
+            "acting": acting,
         }
         self.critic_kwargs = {
             **net_args,
@@ -195,15 +199,28 @@ class DiffusionPolicy(BasePolicy):
                 share_features_extractor=self.share_features_extractor,
                 n_diffusion_steps=self.n_diffusion_steps,
                 beta_schedule=self.beta_schedule,
-                n_behavior_candidates=self.n_behavior_candidates,
-                n_eval_candidates=self.n_eval_candidates,
-                sampling_dtype=self.sampling_dtype,
-                compile_sampler=self.compile_sampler,
-                n_sampling_steps=self.n_sampling_steps,
-                sampling_eta=self.sampling_eta,
+                **dataclasses.asdict(self.acting),
             )
         )
         return data
+
+    def set_acting_settings(self, **changes: Any) -> None:
+        """
+        Change how the policy acts (names of :data:`~sb3_qvpo.acting.ACTING_SETTINGS`), checked first; the
+        actors' reverse schedules are rebuilt. What was trained is untouched.
+        """
+        self.acting = self.acting.replaced(self.n_diffusion_steps, **changes)
+        self.actor_kwargs["acting"] = self.acting
+        for actor in (self.actor, self.actor_target):
+            actor.set_acting(self.acting)
+
+    # the acting settings, read from the one record (change them with set_acting_settings)
+    n_behavior_candidates = acting_field("n_behavior_candidates")
+    n_eval_candidates = acting_field("n_eval_candidates")
+    n_sampling_steps = acting_field("n_sampling_steps")
+    sampling_eta = acting_field("sampling_eta")
+    sampling_dtype = acting_field("sampling_dtype")
+    compile_sampler = acting_field("compile_sampler")
 
     def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> DiffusionActor:
         actor_kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)

@@ -1,3 +1,4 @@
+import inspect
 import io
 import pathlib
 from typing import Any, ClassVar, TypeVar
@@ -19,33 +20,32 @@ from stable_baselines3.common.utils import (
 )
 from torch.nn import functional as F
 
+from sb3_qvpo.acting import ACTING_SETTINGS
 from sb3_qvpo.actor import DiffusionActor
-from sb3_qvpo.checks import check_action_space, check_positive_count, check_qvpo_arguments
+from sb3_qvpo.checks import check_action_space, check_qvpo_arguments
 from sb3_qvpo.policies import DiffusionPolicy, MlpPolicy, MultiInputPolicy
 from sb3_qvpo.weights import QWeightTransform, entropy_sample_weights, keep_best_candidates, uniform_entropy_samples
 
 SelfQVPO = TypeVar("SelfQVPO", bound="QVPO")
 
-# QVPO arguments that are the policy's settings, and those of them a trained model may change
+# QVPO arguments that are the policy's settings; those that define the trained network cannot change later
 POLICY_SETTINGS = ("n_diffusion_steps", "beta_schedule", "n_behavior_candidates", "n_eval_candidates")
-ADJUSTABLE_POLICY_SETTINGS = ("n_behavior_candidates", "n_eval_candidates")
+TRAINED_POLICY_SETTINGS = ("n_diffusion_steps", "beta_schedule")
 
 
 def policy_setting(name: str, doc: str) -> Any:
-    """
-    A QVPO property that reads the policy's setting ``name``; one of ``ADJUSTABLE_POLICY_SETTINGS`` also writes
-    it, to the policy and to ``policy_kwargs`` (saved with the model, so that ``load()`` builds the policy with it).
-    """
+    """A read-only QVPO property: the policy's setting ``name``."""
+    return property(lambda self: getattr(self.policy, name), doc=doc)
 
-    def get(self: "QVPO") -> Any:
-        return getattr(self.policy, name)
 
-    def set_(self: "QVPO", value: int) -> None:
-        check_positive_count(name, value)
-        setattr(self.policy, name, value)
-        self.policy_kwargs[name] = value
+def acting_setting(name: str) -> Any:
+    """A QVPO property for the acting setting ``name``: reads the policy's, and writes through ``set_acting_settings``."""
 
-    return property(get, set_ if name in ADJUSTABLE_POLICY_SETTINGS else None, doc=doc)
+    def set_(self: "QVPO", value: Any) -> None:
+        self.set_acting_settings(**{name: value})
+
+    doc = f"The policy's ``{name}`` (an acting setting: see :meth:`QVPO.set_acting_settings`)."
+    return property(lambda self: getattr(self.policy.acting, name), set_, doc=doc)
 
 
 class QVPO(OffPolicyAlgorithm):
@@ -170,9 +170,7 @@ class QVPO(OffPolicyAlgorithm):
             beta_schedule=beta_schedule,
             n_train_candidates=n_train_candidates,
             n_kept_candidates=n_kept_candidates,
-            n_behavior_candidates=n_behavior_candidates,
             n_target_candidates=n_target_candidates,
-            n_eval_candidates=n_eval_candidates,
             n_uniform_samples=n_uniform_samples,
             ent_coef=ent_coef,
             ent_coef_min=ent_coef_min,
@@ -378,12 +376,21 @@ class QVPO(OffPolicyAlgorithm):
     # settings owned by the policy
     n_diffusion_steps = policy_setting("n_diffusion_steps", "T, the policy's denoising steps (fixed once built).")
     beta_schedule = policy_setting("beta_schedule", "The policy's variance schedule (fixed once built).")
-    n_behavior_candidates = policy_setting(
-        "n_behavior_candidates", "K_b, candidates of ``predict(deterministic=False)``; setting it changes the policy's."
-    )
-    n_eval_candidates = policy_setting(
-        "n_eval_candidates", "K_eval, candidates of ``predict(deterministic=True)``; setting it changes the policy's."
-    )
+    n_behavior_candidates = acting_setting("n_behavior_candidates")
+    n_eval_candidates = acting_setting("n_eval_candidates")
+    n_sampling_steps = acting_setting("n_sampling_steps")
+    sampling_eta = acting_setting("sampling_eta")
+    sampling_dtype = acting_setting("sampling_dtype")
+    compile_sampler = acting_setting("compile_sampler")
+
+    def set_acting_settings(self, **changes: Any) -> None:
+        """
+        Change how the trained policy acts, e.g. ``model.set_acting_settings(n_sampling_steps=5,
+        sampling_dtype="bfloat16")``: any of :data:`~sb3_qvpo.acting.ACTING_SETTINGS`, checked first. They are
+        the policy's (``policy_kwargs`` follows, so that ``save()`` keeps them); nothing that was trained changes.
+        """
+        self.policy.set_acting_settings(**changes)
+        self.policy_kwargs.update(changes)
 
     @classmethod
     def load(  # type: ignore[override]
@@ -397,21 +404,34 @@ class QVPO(OffPolicyAlgorithm):
         **kwargs: Any,
     ) -> SelfQVPO:
         """
-        SB3's ``load``; the policy's settings among ``kwargs`` (e.g. ``n_eval_candidates=64``, or what
-        rl-zoo3's ``--trained-agent`` passes) act on the loaded policy. ``n_diffusion_steps`` and
-        ``beta_schedule`` define the trained network and cannot change: a different value is refused.
+        SB3's ``load``. Acting settings among ``kwargs`` (:data:`~sb3_qvpo.acting.ACTING_SETTINGS`, e.g.
+        ``n_sampling_steps=5, sampling_dtype="bfloat16"``, or what rl-zoo3's ``--trained-agent`` passes) act on
+        the loaded policy; ``n_diffusion_steps`` and ``beta_schedule`` define the trained network and a different
+        value is refused; so is a keyword that is neither a QVPO argument nor an acting setting (SB3 would store
+        it as an attribute that nothing reads).
         """
-        overrides = {name: kwargs.pop(name) for name in POLICY_SETTINGS if name in kwargs}
+        unknown = sorted(set(kwargs) - set(QVPO_ARGUMENTS) - set(ACTING_SETTINGS))
+        if unknown:
+            raise ValueError(
+                f"QVPO.load got unknown keyword(s) {unknown}: neither QVPO arguments nor acting settings "
+                f"({', '.join(ACTING_SETTINGS)})"
+            )
+        trained = {name: kwargs.pop(name) for name in TRAINED_POLICY_SETTINGS if name in kwargs}
+        acting = {name: kwargs.pop(name) for name in ACTING_SETTINGS if name in kwargs}
         model = super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
-        for name, value in overrides.items():
-            if name in ADJUSTABLE_POLICY_SETTINGS:
-                setattr(model, name, value)
-            elif value != getattr(model, name):
+        for name, value in trained.items():
+            if value != getattr(model, name):
                 raise ValueError(
                     f"{name}={value!r} differs from the loaded model's {getattr(model, name)!r}: "
                     f"{name} defines the trained policy and cannot change at load time"
                 )
+        if acting:
+            model.set_acting_settings(**acting)
         return model
+
+
+# The keywords of QVPO's constructor, which load() also takes
+QVPO_ARGUMENTS = tuple(name for name in inspect.signature(QVPO.__init__).parameters if name not in ("self", "policy", "env"))
 
 
 def make_ent_coef_schedule(ent_coef: float | Schedule, ent_coef_min: float) -> Schedule:

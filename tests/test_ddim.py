@@ -89,7 +89,7 @@ def test_policy_samples_with_fewer_steps_and_keeps_them_after_save_load(tmp_path
     action, _ = model.predict(obs, deterministic=True)
     model.save(tmp_path / "model")
     loaded = QVPO.load(tmp_path / "model")
-    assert loaded.policy.n_sampling_steps == 2 and loaded.actor.sampling_eta == 0.0
+    assert loaded.policy.n_sampling_steps == 2 and loaded.actor.acting.sampling_eta == 0.0
     np.testing.assert_allclose(loaded.predict(obs, deterministic=True)[0], action, rtol=0, atol=1e-6)
 
 

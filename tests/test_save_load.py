@@ -1,5 +1,6 @@
 """Everything needed to continue training survives save/load."""
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
@@ -89,3 +90,63 @@ def test_policy_settings_have_one_owner(tmp_path, tiny):
         model.n_eval_candidates = 0
     with pytest.raises(AttributeError):
         model.n_diffusion_steps = 4  # type: ignore[misc]
+
+
+def test_acting_settings_change_after_training_and_at_load(tmp_path, tiny):
+    """A model trained with T = 6 acts with DDIM S = 2 and bfloat16 when told so, live or at load, and only then."""
+    model = QVPO("DiffusionPolicy", "Pendulum-v1", seed=0, **tiny(n_diffusion_steps=6, policy_kwargs=dict(net_arch=[32])))
+    model.learn(100)
+    model.save(tmp_path / "model")
+    obs = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
+    exact = model.predict(obs, deterministic=True)[0]
+
+    loaded = QVPO.load(tmp_path / "model", n_sampling_steps=2, sampling_eta=0.0, sampling_dtype="bfloat16")
+    assert (loaded.n_sampling_steps, loaded.sampling_eta, loaded.sampling_dtype) == (2, 0.0, "bfloat16")
+    for actor in (loaded.actor, loaded.actor_target):
+        assert actor.reverse_schedule.timesteps == (0, 5) and actor.reverse_schedule.eta == 0.0
+        assert actor.sampler.dtype == th.bfloat16
+    fewer = loaded.predict(obs, deterministic=True)[0]
+    assert not np.allclose(fewer, exact, atol=1e-3)
+
+    # the same change on the live model gives the same actions; undoing it gives back the exact sampler's
+    model.set_acting_settings(n_sampling_steps=2, sampling_eta=0.0, sampling_dtype="bfloat16")
+    np.testing.assert_array_equal(model.predict(obs, deterministic=True)[0], fewer)
+    model.n_sampling_steps, model.sampling_eta, model.sampling_dtype = None, 1.0, "float32"
+    assert model.actor.reverse_schedule.n_steps == 6
+    np.testing.assert_array_equal(model.predict(obs, deterministic=True)[0], exact)
+
+    # saved with the model; training goes on with them
+    loaded.save(tmp_path / "fewer")
+    again = QVPO.load(tmp_path / "fewer", env=gym.make("Pendulum-v1"))
+    assert again.n_sampling_steps == 2 and again.policy.acting == loaded.policy.acting
+    np.testing.assert_array_equal(again.predict(obs, deterministic=True)[0], fewer)
+    again.learn(20, reset_num_timesteps=False)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(n_sampling_step=2), r"unknown keyword\(s\) \['n_sampling_step'\]"),
+        (dict(sampling_dtypes="bfloat16", n_eval=3), r"unknown keyword\(s\) \['n_eval', 'sampling_dtypes'\]"),
+        (dict(n_sampling_steps=7), r"n_sampling_steps must be between 1 and n_diffusion_steps \(6\), got 7"),
+        (dict(sampling_dtype="float16"), "Unknown sampling_dtype 'float16'"),
+        (dict(beta_schedule="linear"), "beta_schedule='linear' differs from the loaded model's 'cosine'"),
+    ],
+)
+def test_load_refuses_unknown_keywords_and_bad_acting_settings(tmp_path, tiny, kwargs, message):
+    QVPO("DiffusionPolicy", "Pendulum-v1", **tiny(n_diffusion_steps=6)).save(tmp_path / "model")
+    with pytest.raises(ValueError, match=message):
+        QVPO.load(tmp_path / "model", **kwargs)
+
+
+def test_acting_settings_are_one_record(tiny):
+    model = QVPO("DiffusionPolicy", "Pendulum-v1", **tiny(policy_kwargs=dict(net_arch=[16], sampling_eta=0.5)))
+    assert model.actor.acting is model.actor_target.acting is model.policy.acting
+    assert model.policy.sampling_eta == model.sampling_eta == 0.5
+    with pytest.raises(AttributeError):
+        model.policy.sampling_eta = 0.1  # type: ignore[misc]
+    with pytest.raises(ValueError, match=r"Unknown acting setting\(s\) \['n_steps'\]"):
+        model.set_acting_settings(n_steps=3)
+    with pytest.raises(ValueError, match="sampling_eta must be a number between 0"):
+        model.sampling_eta = 2.0
+    assert model.policy.acting.sampling_eta == 0.5  # a refused change leaves the settings as they were

@@ -26,7 +26,10 @@ ENV_ID = "Pendulum-v1"
 def test_train_continue_enjoy_record_plot(tmp_path: Path):
     conf = write_tiny_conf(tmp_path / "tiny.yml")
     common = ["--env", ENV_ID, "-conf", str(conf), "-f", "logs", "--num-threads", "1", "--seed", "0"]
-    run_zoo("train", *common, "--eval-freq", "150", "--eval-episodes", "2", "--save-freq", "150", "-tb", "tb", cwd=tmp_path)
+    run_zoo(
+        "train", *common, "--eval-freq", "150", "--eval-episodes", "2", "--save-freq", "150", "-tb", "tb",
+        "-params", "n_sampling_steps:2", cwd=tmp_path,
+    )  # fmt: skip
     run_dir = tmp_path / "logs" / "qvpo" / f"{ENV_ID}_1"
     for name in (f"{ENV_ID}.zip", "best_model.zip", "evaluations.npz", "rl_model_150_steps.zip", "rl_model_300_steps.zip"):
         assert (run_dir / name).is_file(), name
@@ -34,24 +37,28 @@ def test_train_continue_enjoy_record_plot(tmp_path: Path):
     model = QVPO.load(run_dir / f"{ENV_ID}.zip")
     assert model.num_timesteps == 300
     assert model.n_diffusion_steps == 3 and model.policy.net_arch == [16]
+    assert model.n_sampling_steps == 2  # an acting setting at the top level reached the new policy
 
     # Continue training the saved agent
     result = run_zoo(
         "train", *common, "--eval-freq", "-1", "-n", "100", "-i", str(run_dir / f"{ENV_ID}.zip"),
-        "-params", "n_eval_candidates:7", cwd=tmp_path,
+        "-params", "n_eval_candidates:7", "n_sampling_steps:3", cwd=tmp_path,
     )  # fmt: skip
     assert "Loading pretrained agent" in result.stdout
     continued = QVPO.load(tmp_path / "logs" / "qvpo" / f"{ENV_ID}_2" / f"{ENV_ID}.zip")
     assert continued.policy.n_eval_candidates == 7  # the file's other settings reached the loaded policy too
+    assert continued.n_sampling_steps == 3
     # rl-zoo3 restarts the step counter; the update counter goes on from the loaded agent
     assert continued.num_timesteps == 100
     assert continued._n_updates > model._n_updates
 
     # Watch the best model of the first run
     result = run_zoo(
-        "enjoy", "--env", ENV_ID, "-f", "logs", "--exp-id", "1", "--load-best", "--no-render", "-n", "210", cwd=tmp_path
-    )
+        "enjoy", "--env", ENV_ID, "-f", "logs", "--exp-id", "1", "--load-best", "--no-render", "-n", "210",
+        "-params", "n_sampling_steps:1", "sampling_dtype:bfloat16", cwd=tmp_path,
+    )  # fmt: skip
     assert "best_model.zip" in result.stdout and "Episode Reward" in result.stdout
+    assert "n_sampling_steps=1, sampling_eta=1.0, sampling_dtype='bfloat16'" in result.stdout
 
     run_zoo("record_video", "--env", ENV_ID, "-f", "logs", "--exp-id", "1", "-n", "30", cwd=tmp_path)
     assert list((run_dir / "videos").glob("*.mp4"))
@@ -100,6 +107,22 @@ def test_prepare_arguments():
     ]  # fmt: skip
     assert prepare_arguments("enjoy", ["--env", ENV_ID]) == ["--algo", "qvpo", "--env", ENV_ID]
     assert prepare_arguments("plot_train", ["-a", "qvpo"]) == ["-a", "qvpo"]
+
+
+def test_acting_settings_on_the_command_line():
+    from sb3_qvpo.zoo.__main__ import pop_acting_settings
+    from sb3_qvpo.zoo.checks import place_acting_settings
+
+    rest, acting = pop_acting_settings(["--env", "X", "-params", "n_sampling_steps:5", "sampling_eta:0.5", "-n", "9"])
+    assert rest == ["--env", "X", "-n", "9"] and acting == {"n_sampling_steps": 5, "sampling_eta": 0.5}
+    with pytest.raises(SystemExit, match=r"'learning_rate:0\.1'"):
+        pop_acting_settings(["-params", "learning_rate:0.1"])
+    hyperparams = {"n_eval_candidates": 8, "sampling_dtype": "bfloat16", "policy_kwargs": "dict(net_arch=[16])"}
+    new = place_acting_settings(hyperparams, continuing=False)
+    assert new == {"n_eval_candidates": 8, "policy_kwargs": {"net_arch": [16], "sampling_dtype": "bfloat16"}}
+    assert place_acting_settings(hyperparams, continuing=True) == hyperparams
+    with pytest.raises(ValueError, match=r"\['sampling_dtype'\] set both"):
+        place_acting_settings({"sampling_dtype": "float32", "policy_kwargs": {"sampling_dtype": "bfloat16"}}, continuing=False)
 
 
 def test_unknown_command():

@@ -9,12 +9,17 @@ Command line: rl-zoo3's scripts with QVPO registered.
 
 Every rl-zoo3 argument is passed on unchanged. Additions: ``--algo`` defaults to ``qvpo``;
 for QVPO, ``train`` reads the shipped ``hyperparams/qvpo.yml`` unless ``-conf`` is given, and
-accepts ``--n-envs N`` as a shortcut for ``-params n_envs:N``.
+accepts ``--n-envs N`` as a shortcut for ``-params n_envs:N``; ``enjoy`` and ``record_video`` take
+``-params NAME:VALUE ...`` with acting settings of the loaded model (e.g. ``n_sampling_steps:5``).
 """
 
 import runpy
 import sys
+from typing import Any
 
+import yaml
+
+from sb3_qvpo.acting import ACTING_SETTINGS
 from sb3_qvpo.zoo.registration import ALGO_NAME, DEFAULT_CONFIG, register_qvpo
 
 COMMANDS = ("train", "enjoy", "record_video", "plot_train", "plot_from_file", "all_plots")
@@ -65,6 +70,28 @@ def _n_envs_to_hyperparams(args: list[str]) -> list[str]:
     return [*rest, "-params", f"n_envs:{int(n_envs)}"]
 
 
+def pop_acting_settings(args: list[str]) -> tuple[list[str], dict[str, Any]]:
+    """
+    ``-params NAME:VALUE ...`` of enjoy and record_video (which rl-zoo3 does not have there): the acting
+    settings of the loaded model, values read as YAML scalars; anything but an acting setting is refused.
+    """
+    rest, acting = [], {}
+    items = iter(args)
+    for arg in items:
+        if arg not in ("-params", "--hyperparams"):
+            rest.append(arg)
+            continue
+        for item in items:
+            if item.startswith("-"):
+                rest.append(item)
+                break
+            name, sep, value = item.partition(":")
+            if not sep or name not in ACTING_SETTINGS:
+                raise SystemExit(f"error: -params {item!r}: here NAME:VALUE of an acting setting only, {ACTING_SETTINGS}")
+            acting[name] = yaml.safe_load(value)
+    return rest, acting
+
+
 def prepare_arguments(command: str, args: list[str]) -> list[str]:
     """The rl-zoo3 arguments of ``command`` with this wrapper's defaults filled in."""
     args = list(args)
@@ -86,7 +113,10 @@ def main(argv: list[str] | None = None) -> None:
     if command not in COMMANDS:
         raise SystemExit(f"Unknown command {command!r}: use one of {', '.join(COMMANDS)}\n\n{USAGE}")
 
-    register_qvpo()
+    acting: dict[str, Any] = {}
+    if command in ("enjoy", "record_video"):
+        args, acting = pop_acting_settings(args)
+    register_qvpo(acting)
     sys.argv = [f"sb3_qvpo.zoo {command}", *prepare_arguments(command, args)]
     if command == "train":
         from rl_zoo3.train import train

@@ -14,6 +14,7 @@ import yaml
 from torch import nn
 
 from sb3_qvpo import QVPO
+from sb3_qvpo.acting import ACTING_SETTINGS
 
 # Keys that rl-zoo3 reads itself and removes before building the model.
 ZOO_KEYS = frozenset(
@@ -51,7 +52,7 @@ def check_hyperparams(hyperparams: dict[str, Any], where: str) -> None:
     """
     if not isinstance(hyperparams, dict):
         raise ValueError(f"{where}: expected a mapping of hyperparameters, got {hyperparams!r}")
-    allowed = qvpo_argument_names() | ZOO_KEYS
+    allowed = qvpo_argument_names() | ZOO_KEYS | set(ACTING_SETTINGS)
     for name in hyperparams:
         if name in COMMAND_LINE_KEYS:
             raise ValueError(f"{where}: hyperparameter {name!r} cannot be set in the file; it comes from the command line")
@@ -59,6 +60,23 @@ def check_hyperparams(hyperparams: dict[str, Any], where: str) -> None:
             close = difflib.get_close_matches(name, allowed, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ValueError(f"{where}: unknown hyperparameter {name!r} for QVPO{hint}")
+
+
+def place_acting_settings(hyperparams: dict[str, Any], continuing: bool) -> dict[str, Any]:
+    """
+    Acting settings written at the top level (``-params n_sampling_steps:5``): for a new model, those that are
+    not QVPO arguments go into ``policy_kwargs``, where the policy takes them; a continued run
+    (``--trained-agent``) keeps them at the top level, where ``QVPO.load`` applies them to the loaded policy.
+    """
+    moved = {name: hyperparams[name] for name in ACTING_SETTINGS if name in hyperparams and name not in qvpo_argument_names()}
+    if continuing or not moved:
+        return hyperparams
+    policy_kwargs = parse_policy_kwargs(hyperparams.get("policy_kwargs"))
+    both = sorted(set(moved) & set(policy_kwargs))
+    if both:
+        raise ValueError(f"{both} set both at the top level and in policy_kwargs: keep one")
+    rest = {name: value for name, value in hyperparams.items() if name not in moved}
+    return {**rest, "policy_kwargs": {**policy_kwargs, **moved}}
 
 
 def check_env_id(env_id: str, where: str) -> None:

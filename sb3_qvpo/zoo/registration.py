@@ -23,7 +23,7 @@ from rl_zoo3.exp_manager import ExperimentManager
 from rl_zoo3.utils import SimpleLinearSchedule
 
 from sb3_qvpo import QVPO
-from sb3_qvpo.zoo.checks import check_hyperparams, check_hyperparams_file, parse_policy_kwargs
+from sb3_qvpo.zoo.checks import check_hyperparams, check_hyperparams_file, parse_policy_kwargs, place_acting_settings
 from sb3_qvpo.zoo.sampler import convert_qvpo_params, merge_policy_kwargs, sample_qvpo_params
 
 ALGO_NAME = "qvpo"
@@ -31,12 +31,29 @@ ALGO_NAME = "qvpo"
 DEFAULT_CONFIG = Path(__file__).parent / "hyperparams" / "qvpo.yml"
 
 
-def register_qvpo() -> None:
-    """Register QVPO in rl-zoo3 (algorithm, Optuna sampler and converter, experiment manager). Idempotent."""
-    rl_zoo3.utils.ALGOS[ALGO_NAME] = QVPO
+def register_qvpo(acting: dict[str, Any] | None = None) -> None:
+    """
+    Register QVPO in rl-zoo3 (algorithm, Optuna sampler and converter, experiment manager). Idempotent.
+
+    :param acting: acting settings that every model rl-zoo3 loads gets (``enjoy -params n_sampling_steps:5``)
+    """
+    rl_zoo3.utils.ALGOS[ALGO_NAME] = QVPO if not acting else qvpo_loading_with(acting)
     rl_zoo3.hyperparams_opt.HYPERPARAMS_SAMPLER[ALGO_NAME] = sample_qvpo_params
     rl_zoo3.hyperparams_opt.HYPERPARAMS_CONVERTER[ALGO_NAME] = convert_qvpo_params
     rl_zoo3.train.ExperimentManager = QVPOExperimentManager  # type: ignore[misc]
+
+
+def qvpo_loading_with(acting: dict[str, Any]) -> type[QVPO]:
+    """QVPO whose ``load`` applies ``acting`` (acting settings, checked by the load), for rl-zoo3's enjoy."""
+
+    class QVPOActingAsTold(QVPO):
+        @classmethod
+        def load(cls, path: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+            model = QVPO.load(path, *args, **{**kwargs, **acting})
+            print(f"Acting settings of the loaded model: {model.policy.acting}")
+            return model
+
+    return QVPOActingAsTold
 
 
 def _sample_with_base_policy_kwargs(
@@ -86,7 +103,7 @@ class QVPOExperimentManager(ExperimentManager):
             pprint(saved_hyperparams)
 
         check_hyperparams(hyperparams, f"{self.config}, {self.env_name.gym_id}")
-        return hyperparams, saved_hyperparams
+        return place_acting_settings(hyperparams, continuing=bool(self.trained_agent)), saved_hyperparams
 
     def _load_trial_hyperparams(self, base_policy_kwargs: Any) -> dict[str, Any]:
         assert self.storage is not None and self.study_name is not None
