@@ -15,6 +15,7 @@ from stable_baselines3.common.utils import (
     ConstantSchedule,
     FloatSchedule,
     LinearSchedule,
+    get_parameters_by_name,
     polyak_update,
     update_learning_rate,
 )
@@ -248,6 +249,11 @@ class QVPO(OffPolicyAlgorithm):
         self.actor_target = self.policy.actor_target
         self.critic = self.policy.critic
         self.critic_target = self.policy.critic_target
+        # Running statistics of batch normalisation (in a features extractor): copied to the targets, as SAC does
+        self.batch_norm_stats = get_parameters_by_name(self.critic, ["running_"])
+        self.batch_norm_stats_target = get_parameters_by_name(self.critic_target, ["running_"])
+        self.actor_batch_norm_stats = get_parameters_by_name(self.actor, ["running_"])
+        self.actor_batch_norm_stats_target = get_parameters_by_name(self.actor_target, ["running_"])
 
     def train(self, gradient_steps: int, batch_size: int = 256) -> None:
         assert self.replay_buffer is not None
@@ -285,6 +291,8 @@ class QVPO(OffPolicyAlgorithm):
             )
             polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
             polyak_update(self.actor.parameters(), self.actor_target.parameters(), self.tau)
+            polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
+            polyak_update(self.actor_batch_norm_stats, self.actor_batch_norm_stats_target, 1.0)
 
             critic_losses.append(critic_loss)
             actor_losses.append(actor_loss)
@@ -368,6 +376,10 @@ class QVPO(OffPolicyAlgorithm):
             "critic",
             "critic_target",
             "q_weighting",
+            "batch_norm_stats",
+            "batch_norm_stats_target",
+            "actor_batch_norm_stats",
+            "actor_batch_norm_stats_target",
         ]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:

@@ -4,6 +4,7 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 import pytest
+import torch as th
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import BitFlippingEnv
 from stable_baselines3.common.logger import configure
@@ -135,6 +136,32 @@ class CountingExtractor(FlattenExtractor):
     def forward(self, observations):
         self.rows += len(observations)
         return super().forward(observations)
+
+
+class BatchNormExtractor(FlattenExtractor):
+    """Flattened observations through a BatchNorm1d: running statistics that are not parameters."""
+
+    def __init__(self, observation_space: gym.spaces.Box):
+        super().__init__(observation_space)
+        self.norm = th.nn.BatchNorm1d(self.features_dim)
+
+    def forward(self, observations):
+        return self.norm(super().forward(observations))
+
+
+def test_batch_norm_statistics_reach_the_targets(tiny):
+    """As in SAC and TD3: the running statistics are copied to the targets at every update (not Polyak-averaged)."""
+    model = QVPO(
+        "DiffusionPolicy", "Pendulum-v1", seed=0,
+        **tiny(policy_kwargs=dict(net_arch=[16], features_extractor_class=BatchNormExtractor)),
+    )  # fmt: skip
+    model.learn(80)
+    assert model._n_updates > 0
+    for online, target in ((model.critic, model.critic_target), (model.actor, model.actor_target)):
+        mean, target_mean = online.features_extractor.norm.running_mean, target.features_extractor.norm.running_mean
+        assert not th.allclose(mean, th.zeros_like(mean))
+        th.testing.assert_close(target_mean, mean, rtol=0, atol=0)
+        th.testing.assert_close(target.features_extractor.norm.running_var, online.features_extractor.norm.running_var)
 
 
 def test_one_update_extracts_features_once_per_state(tiny):
