@@ -27,8 +27,7 @@ from stable_baselines3 import SAC
 from stable_baselines3.common.logger import Logger
 
 from sb3_qvpo import QVPO
-from sb3_qvpo.batched_mlp import hidden_product_kernel, negated_linear, prepare_negated
-from sb3_qvpo.reference import reference_implementation
+from sb3_qvpo.fast.kernels import hidden_product_kernel, negated_linear, prepare_negated
 
 HIDDEN, N_LAYERS, N_STEPS, N_TRAIN, N_TARGET, BATCH, N_UNIFORM, N_BEHAVIOUR = 256, 3, 20, 64, 4, 256, 10, 4
 
@@ -213,9 +212,10 @@ def benchmark_env(env_id: str, args: argparse.Namespace, rates: dict[str, float]
         model.predict(obs, deterministic=False)
 
     rows = []
-    with reference_implementation(model):
-        ref_update = median_ms(update, max(3, args.repeats // 2), 1)
-        ref_act = median_ms(act, args.act_repeats, 10)
+    model.sampling_backend = "plain"  # the straightforward computation: the reference
+    ref_update = median_ms(update, max(3, args.repeats // 2), 1)
+    ref_act = median_ms(act, args.act_repeats, 10)
+    model.sampling_backend = "fast"
     rows.append(("reference fp32", ref_update, ref_act))
     rows.append(("fast fp32 (default)", median_ms(update, args.repeats, 2), median_ms(act, args.act_repeats, 10)))
 

@@ -11,7 +11,8 @@ import numpy as np
 
 from sb3_qvpo.checks import check_positive_count
 from sb3_qvpo.diffusion import check_eta, sampling_timesteps
-from sb3_qvpo.sampling import check_sampling_dtype
+from sb3_qvpo.fast import check_backend
+from sb3_qvpo.fast.sampler import check_sampling_dtype
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class ActingSettings:
     :param sampling_eta: DDIM's eta, 0 (deterministic) to 1 (DDPM's noise)
     :param sampling_dtype: dtype of the denoiser while sampling: ``"float32"`` or ``"bfloat16"``
     :param compile_sampler: run the sampling loop through ``torch.compile``
+    :param sampling_backend: how candidates are sampled and scored: ``"fast"`` (default) or ``"plain"``, the
+        straightforward computation the fast one is held to (float32, eager; for checking and timing)
     """
 
     n_behavior_candidates: int = 4
@@ -34,6 +37,7 @@ class ActingSettings:
     sampling_eta: float = 1.0
     sampling_dtype: str = "float32"
     compile_sampler: bool = False
+    sampling_backend: str = "fast"
 
     def checked(self, n_diffusion_steps: int) -> "ActingSettings":
         """These settings, after an error that names the first bad one (for a policy of T = ``n_diffusion_steps``)."""
@@ -47,6 +51,7 @@ class ActingSettings:
         check_sampling_dtype(self.sampling_dtype)
         if not isinstance(self.compile_sampler, bool):
             raise ValueError(f"compile_sampler must be True or False, got {self.compile_sampler!r}")
+        check_backend(self.sampling_backend, self.sampling_dtype, self.compile_sampler)
         return self
 
     def replaced(self, n_diffusion_steps: int, **changes: Any) -> "ActingSettings":

@@ -12,8 +12,8 @@ from torch import nn
 
 from sb3_qvpo.acting import ActingSettings
 from sb3_qvpo.diffusion import GaussianDiffusion, weighted_noise_prediction_loss
+from sb3_qvpo.fast import make_sampler
 from sb3_qvpo.networks import NoisePredictionNet
-from sb3_qvpo.sampling import CandidateSampler
 
 
 class DiffusionActor(BasePolicy):
@@ -64,9 +64,10 @@ class DiffusionActor(BasePolicy):
 
     def set_acting(self, acting: ActingSettings) -> None:
         """Sample as ``acting`` says from now on: the reverse schedule is rebuilt, the sampler where its options change."""
-        sampler = getattr(self, "sampler", None)
-        if sampler is None or (sampler.dtype_name, sampler.compile) != (acting.sampling_dtype, acting.compile_sampler):
-            self.sampler = CandidateSampler(acting.sampling_dtype, acting.compile_sampler)
+        options = (acting.sampling_backend, acting.sampling_dtype, acting.compile_sampler)
+        if options != getattr(self, "sampler_options", None):
+            self.sampler = make_sampler(*options)
+            self.sampler_options: tuple[str, str, bool] = options
         self.reverse_schedule = self.diffusion.reverse_schedule(acting.n_sampling_steps, acting.sampling_eta)
         self.acting = acting
 

@@ -6,8 +6,8 @@ import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.type_aliases import Schedule
 
-from sb3_qvpo.diffusion import BETA_SCHEDULES
-from sb3_qvpo.weights import WEIGHT_TRANSFORMS
+from sb3_qvpo.diffusion import check_beta_schedule
+from sb3_qvpo.weights import check_weight_transform
 
 
 def check_action_space(action_space: spaces.Space) -> None:
@@ -58,10 +58,8 @@ def check_qvpo_arguments(
         raise ValueError(f"n_uniform_samples must be a non-negative integer, got {n_uniform_samples!r}")
     if n_kept_candidates > n_train_candidates:
         raise ValueError(f"n_kept_candidates ({n_kept_candidates}) cannot exceed n_train_candidates ({n_train_candidates})")
-    if beta_schedule not in BETA_SCHEDULES:
-        raise ValueError(f"Unknown beta_schedule {beta_schedule!r}: choose one of {BETA_SCHEDULES}")
-    if weight_transform not in WEIGHT_TRANSFORMS:
-        raise ValueError(f"Unknown weight_transform {weight_transform!r}: choose one of {WEIGHT_TRANSFORMS}")
+    check_beta_schedule(beta_schedule)
+    check_weight_transform(weight_transform)
     if not callable(ent_coef):
         if not (np.isfinite(ent_coef) and ent_coef >= 0):
             raise ValueError(f"ent_coef must be a finite float >= 0 or a schedule, got {ent_coef!r}")

@@ -77,14 +77,19 @@ def make_beta_schedule(name: str, n_steps: int) -> np.ndarray:
     """
     if n_steps < 1:
         raise ValueError(f"The number of diffusion steps must be >= 1, got {n_steps}")
+    check_beta_schedule(name)
     schedules: dict[str, Callable[[int], np.ndarray]] = {
         "cosine": cosine_beta_schedule,
         "linear": linear_beta_schedule,
         "vp": vp_beta_schedule,
     }
-    if name not in schedules:
-        raise ValueError(f"Unknown beta schedule {name!r}: choose one of {BETA_SCHEDULES}")
     return schedules[name](n_steps)
+
+
+def check_beta_schedule(name: str) -> None:
+    """Refuse a variance-schedule name that is not one of ``BETA_SCHEDULES``, naming it."""
+    if name not in BETA_SCHEDULES:
+        raise ValueError(f"Unknown beta_schedule {name!r}: choose one of {BETA_SCHEDULES}")
 
 
 def sampling_timesteps(n_steps: int, n_sampling_steps: int) -> np.ndarray:

@@ -17,18 +17,11 @@ from torch import nn
 
 from sb3_qvpo.acting import ActingSettings
 from sb3_qvpo.actor import DiffusionActor
-from sb3_qvpo.batched_mlp import Workspace, score_candidates
-from sb3_qvpo.sampling import draw_sampling_noise
+from sb3_qvpo.fast import make_scorer
+from sb3_qvpo.fast.sampler import draw_sampling_noise
 
 # Seed of the fixed candidate noise behind ``predict(deterministic=True)``.
 EVAL_NOISE_SEED = 0
-
-
-def repeat_observation(obs: PyTorchObs, repeats: int) -> PyTorchObs:
-    """Repeat every observation ``repeats`` times along the batch axis (copies of one state contiguous)."""
-    if isinstance(obs, dict):
-        return {key: value.repeat_interleave(repeats, dim=0) for key, value in obs.items()}
-    return obs.repeat_interleave(repeats, dim=0)
 
 
 def acting_field(name: str) -> Any:
@@ -71,8 +64,10 @@ class DiffusionPolicy(BasePolicy):
         Default: T, the paper's DDPM sampler; training always uses all T.
     :param sampling_eta: DDIM's eta: 0 is the deterministic DDIM sampler, 1 (default) adds DDPM's amount
         of noise (with S = T, exactly DDPM)
+    :param sampling_backend: how candidates are sampled and scored: ``"fast"`` (default) or ``"plain"``, the
+        straightforward computation the fast one is held to (float32, eager; for checking and timing)
 
-    The last six (``n_behavior_candidates`` to ``sampling_eta``) only change how actions are drawn: they form
+    The last seven (``n_behavior_candidates`` to ``sampling_eta``) only change how actions are drawn: they form
     the policy's :class:`~sb3_qvpo.acting.ActingSettings` (``policy.acting``), which
     :meth:`set_acting_settings` changes on a trained policy.
     """
@@ -104,6 +99,7 @@ class DiffusionPolicy(BasePolicy):
         compile_sampler: bool = False,
         n_sampling_steps: int | None = None,
         sampling_eta: float = 1.0,
+        sampling_backend: str = "fast",
     ):
         acting = ActingSettings(
             n_behavior_candidates=n_behavior_candidates,
@@ -112,6 +108,7 @@ class DiffusionPolicy(BasePolicy):
             sampling_eta=sampling_eta,
             sampling_dtype=sampling_dtype,
             compile_sampler=compile_sampler,
+            sampling_backend=sampling_backend,
         ).checked(n_diffusion_steps)
         if optimizer_kwargs is None:
             optimizer_kwargs = {"eps": 1e-5}
@@ -135,7 +132,7 @@ class DiffusionPolicy(BasePolicy):
         self.beta_schedule = beta_schedule
         self.acting = acting
         self.share_features_extractor = share_features_extractor
-        self.score_workspace = Workspace()
+        self.scorer = make_scorer(acting.sampling_backend)
         net_args = {
             "observation_space": self.observation_space,
             "action_space": self.action_space,
@@ -211,6 +208,7 @@ class DiffusionPolicy(BasePolicy):
         """
         self.acting = self.acting.replaced(self.n_diffusion_steps, **changes)
         self.actor_kwargs["acting"] = self.acting
+        self.scorer = make_scorer(self.acting.sampling_backend)
         for actor in (self.actor, self.actor_target):
             actor.set_acting(self.acting)
 
@@ -221,6 +219,7 @@ class DiffusionPolicy(BasePolicy):
     sampling_eta = acting_field("sampling_eta")
     sampling_dtype = acting_field("sampling_dtype")
     compile_sampler = acting_field("compile_sampler")
+    sampling_backend = acting_field("sampling_backend")
 
     def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> DiffusionActor:
         actor_kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)
@@ -249,7 +248,20 @@ class DiffusionPolicy(BasePolicy):
         actor, critic = (self.actor_target, self.critic_target) if target else (self.actor, self.critic)
         with th.no_grad():
             candidates = actor.sample(obs, n_candidates, noise)
-            return candidates, score_candidates(critic, obs, candidates, self.score_workspace)
+            return candidates, self.score_candidates(critic, obs, candidates)
+
+    def score_candidates(self, critic: ContinuousCritic, obs: PyTorchObs, candidates: th.Tensor) -> th.Tensor:
+        """
+        ``min_i Q_i(s, a)`` of candidate actions (no gradient): the critic's features of each state, once, then
+        the backend's scorer. The same values as ``critic(repeated obs, actions)``.
+
+        :param obs: observations, batch size B
+        :param candidates: actions, shape (B, K, A)
+        :return: shape (B, K)
+        """
+        with th.no_grad():
+            features = critic.extract_features(obs, critic.features_extractor)
+            return self.scorer(critic.q_networks, features, candidates)
 
     def best_of_candidates(
         self,
@@ -339,6 +351,7 @@ class MultiInputPolicy(DiffusionPolicy):
         compile_sampler: bool = False,
         n_sampling_steps: int | None = None,
         sampling_eta: float = 1.0,
+        sampling_backend: str = "fast",
     ):
         super().__init__(
             observation_space,
@@ -361,4 +374,5 @@ class MultiInputPolicy(DiffusionPolicy):
             compile_sampler,
             n_sampling_steps,
             sampling_eta,
+            sampling_backend,
         )

@@ -13,6 +13,13 @@ from torch import nn
 
 WEIGHT_TRANSFORMS = ("advantage", "relu", "exp", "cut")
 
+
+def check_weight_transform(name: str) -> None:
+    """Refuse a weight-transform name that is not one of ``WEIGHT_TRANSFORMS``, naming it."""
+    if name not in WEIGHT_TRANSFORMS:
+        raise ValueError(f"Unknown weight_transform {name!r}: choose one of {WEIGHT_TRANSFORMS}")
+
+
 # Allowed keyword arguments of each transform, with their defaults.
 WEIGHT_TRANSFORM_DEFAULTS: dict[str, dict[str, float]] = {
     "advantage": {},
@@ -75,8 +82,7 @@ class QWeightTransform(nn.Module):
 
     def __init__(self, name: str = "advantage", kwargs: dict[str, Any] | None = None):
         super().__init__()
-        if name not in WEIGHT_TRANSFORMS:
-            raise ValueError(f"Unknown weight transform {name!r}: choose one of {WEIGHT_TRANSFORMS}")
+        check_weight_transform(name)
         kwargs = dict(kwargs or {})
         unknown = sorted(set(kwargs) - set(WEIGHT_TRANSFORM_DEFAULTS[name]))
         if unknown:

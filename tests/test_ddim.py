@@ -6,8 +6,8 @@ import torch as th
 
 from sb3_qvpo import QVPO
 from sb3_qvpo.diffusion import GaussianDiffusion, ddim_coefficients, sampling_timesteps
+from sb3_qvpo.fast.sampler import CandidateSampler, PlainSampler, draw_sampling_noise
 from sb3_qvpo.networks import NoisePredictionNet
-from sb3_qvpo.sampling import CandidateSampler, draw_sampling_noise, sample_candidates_reference
 
 
 @pytest.mark.parametrize("beta_schedule", ["cosine", "linear", "vp"])
@@ -71,7 +71,7 @@ def test_fast_sampler_matches_the_reference_with_fewer_steps(eta):
     state = th.randn(16, 5)
     schedule = diffusion.reverse_schedule(5, eta)
     noise = draw_sampling_noise(5, 16 * 64, 3, th.device("cpu"))
-    reference = sample_candidates_reference(net, diffusion, state, 64, noise, schedule)
+    reference = PlainSampler()(net, diffusion, state, 64, noise, schedule)
     fast = CandidateSampler()(net, diffusion, state, 64, noise, schedule)
     th.testing.assert_close(fast, reference, rtol=0, atol=1e-5)
 

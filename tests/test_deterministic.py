@@ -3,7 +3,6 @@ Seeded runs repeat exactly, and training with the fast sampler equals training w
 predict(deterministic=True) is a function of the observation.
 """
 
-import contextlib
 import os
 import subprocess
 import sys
@@ -14,7 +13,6 @@ import pytest
 import torch as th
 
 from sb3_qvpo import QVPO
-from sb3_qvpo.reference import reference_implementation
 
 
 def test_same_seed_same_run(tiny):
@@ -85,17 +83,20 @@ def test_deterministic_prediction_is_a_function_of_the_observation(tiny):
 def test_training_matches_the_straightforward_implementation(tiny):
     """
     The fast sampler and candidate scoring change no result: a seeded run with them and one with the plain
-    reverse loop and plain scoring (same random draws) end with the same networks and the same actions.
+    backend (``sampling_backend="plain"``: plain reverse loop and plain scoring, same random draws) end with the
+    same networks and the same actions.
     Sizes put the candidate batches on the fused path (three-pass Mish, the rule's product kernel).
     """
     settings = tiny(batch_size=32, n_train_candidates=16, n_target_candidates=4, policy_kwargs=dict(net_arch=[64, 64]))
     obs = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
     runs = []
-    for plain in (False, True):
+    for backend in ("fast", "plain"):
         model = QVPO("DiffusionPolicy", "Pendulum-v1", seed=5, **settings)
-        with reference_implementation(model) if plain else contextlib.nullcontext():
-            model.learn(120)
-            runs.append((model.policy.state_dict(), model.predict(obs, deterministic=True)[0], model.replay_buffer))
+        model.sampling_backend = backend
+        assert type(model.actor_target.sampler).__name__ == ("CandidateSampler" if backend == "fast" else "PlainSampler")
+        assert type(model.policy.scorer).__name__ == ("FastScorer" if backend == "fast" else "PlainScorer")
+        model.learn(120)
+        runs.append((model.policy.state_dict(), model.predict(obs, deterministic=True)[0], model.replay_buffer))
     (fast_params, fast_actions, fast_buffer), (plain_params, plain_actions, plain_buffer) = runs
     assert fast_buffer.pos == plain_buffer.pos == 120
     np.testing.assert_allclose(fast_buffer.actions[:120], plain_buffer.actions[:120], rtol=0, atol=1e-5)

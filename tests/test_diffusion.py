@@ -63,7 +63,7 @@ def test_schedule_is_not_loaded_from_state_dict():
 
 
 def test_unknown_schedule_and_bad_steps():
-    with pytest.raises(ValueError, match="Unknown beta schedule 'quadratic'"):
+    with pytest.raises(ValueError, match="Unknown beta_schedule 'quadratic'"):
         make_beta_schedule("quadratic", 5)
     with pytest.raises(ValueError, match="must be >= 1"):
         make_beta_schedule("cosine", 0)

@@ -9,29 +9,32 @@ from gymnasium import spaces
 from torch import nn
 from torch.nn import functional as F
 
-from sb3_qvpo import QVPO, batched_mlp, torch_internals
-from sb3_qvpo import sampling as sampling_module
-from sb3_qvpo.batched_mlp import (
+from sb3_qvpo import QVPO
+from sb3_qvpo.diffusion import GaussianDiffusion
+from sb3_qvpo.fast import kernels, torch_internals
+from sb3_qvpo.fast import sampler as sampling_module
+from sb3_qvpo.fast.kernels import (
     HIDDEN_PRODUCT_KERNELS,
-    Workspace,
     hidden_product_kernel,
     mish_of_negated,
     negated_layers,
-    score_candidates,
     use_fused_mish,
 )
-from sb3_qvpo.diffusion import GaussianDiffusion
+from sb3_qvpo.fast.sampler import CandidateSampler, PlainSampler, draw_sampling_noise
+from sb3_qvpo.fast.scoring import FastScorer, PlainScorer
+from sb3_qvpo.fast.torch_internals import onednn_linear_works
 from sb3_qvpo.networks import NoisePredictionNet
-from sb3_qvpo.policies import DiffusionPolicy, repeat_observation
-from sb3_qvpo.sampling import (
-    CandidateSampler,
-    draw_sampling_noise,
-    sample_candidates,
-    sample_candidates_reference,
-)
-from sb3_qvpo.torch_internals import onednn_linear_works
+from sb3_qvpo.policies import DiffusionPolicy
 
 ACTION_DIM, STATE_DIM, N_STEPS = 3, 5, 6
+
+
+def sample_candidates(*args) -> th.Tensor:
+    """The fast sampler with fresh buffers."""
+    return CandidateSampler()(*args)
+
+
+sample_candidates_reference = PlainSampler()
 
 
 def make_problem(n_states: int, n_candidates: int, activation_fn: type[nn.Module] = nn.Mish, hidden: int = 32, seed: int = 0):
@@ -61,13 +64,13 @@ def test_fast_sampler_matches_reference(activation_fn, n_states, n_candidates):
 def record_hidden_products(monkeypatch) -> list[str]:
     """Record the kernel of every hidden-to-hidden product on the fused path."""
     calls: list[str] = []
-    original = batched_mlp.negated_linear
+    original = kernels.negated_linear
 
     def recording(h, layer, kernel, out):
         calls.append(kernel)
         return original(h, layer, kernel, out)
 
-    monkeypatch.setattr(batched_mlp, "negated_linear", recording)
+    monkeypatch.setattr(kernels, "negated_linear", recording)
     return calls
 
 
@@ -81,15 +84,15 @@ def sampler_and_scoring_match_references(dtype: str = "float32") -> None:
     policy = DiffusionPolicy(observation_space, action_space, lambda _: 1e-3, net_arch=[64, 64, 64])
     obs, candidates = th.randn(8, 3), th.rand(8, 80, 1) * 2 - 1
     with th.no_grad():
-        expected = th.cat(policy.critic(repeat_observation(obs, 80), candidates.reshape(-1, 1)), dim=1).min(dim=1).values
-    th.testing.assert_close(score_candidates(policy.critic, obs, candidates), expected.view(8, 80), rtol=0, atol=1e-5)
+        expected = th.cat(policy.critic(obs.repeat_interleave(80, dim=0), candidates.reshape(-1, 1)), dim=1).min(dim=1).values
+    th.testing.assert_close(policy.score_candidates(policy.critic, obs, candidates), expected.view(8, 80), rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("kernel", HIDDEN_PRODUCT_KERNELS)
 def test_every_product_kernel_matches_references(monkeypatch, kernel):
     if kernel == "onednn_packed" and not onednn_linear_works(th.float32):
         pytest.skip("oneDNN's packed linear is not available in this build")
-    monkeypatch.setattr(batched_mlp, "hidden_product_kernel", lambda *args: kernel)
+    monkeypatch.setattr(kernels, "hidden_product_kernel", lambda *args: kernel)
     calls = record_hidden_products(monkeypatch)
     sampler_and_scoring_match_references()
     # 6 steps x 2 hidden products, then 2 critics x 2 hidden products: all through the kernel
@@ -98,7 +101,7 @@ def test_every_product_kernel_matches_references(monkeypatch, kernel):
 
 def test_kernel_rule_is_a_function_of_device_dtype_and_shape(monkeypatch):
     cpu = th.device("cpu")
-    monkeypatch.setattr(batched_mlp, "onednn_linear_works", lambda dtype: True)
+    monkeypatch.setattr(kernels, "onednn_linear_works", lambda dtype: True)
     assert hidden_product_kernel(cpu, th.float32, 16, 64, 64) == "mm"
     assert hidden_product_kernel(cpu, th.float32, 2048, 64, 64) == "onednn_packed"  # 2^23 multiply-adds
     assert hidden_product_kernel(cpu, th.float32, 2047, 64, 64) == "mm"
@@ -106,7 +109,7 @@ def test_kernel_rule_is_a_function_of_device_dtype_and_shape(monkeypatch):
     assert hidden_product_kernel(cpu, th.float64, 16384, 256, 256) == "mm"
     assert hidden_product_kernel(th.device("meta"), th.float32, 16384, 256, 256) == "addmm"
     # without oneDNN's packed op: the public kernel
-    monkeypatch.setattr(batched_mlp, "onednn_linear_works", lambda dtype: False)
+    monkeypatch.setattr(kernels, "onednn_linear_works", lambda dtype: False)
     assert hidden_product_kernel(cpu, th.float32, 16384, 256, 256) == "mm"
     assert hidden_product_kernel(cpu, th.bfloat16, 16384, 256, 256) == "mm"
 
@@ -115,8 +118,8 @@ def test_negated_layers_fall_back_to_addmm_where_packing_fails(monkeypatch):
     layers = [(th.randn(8, 8), th.randn(8))]
     assert negated_layers([], 16).kernel == "addmm"
     assert negated_layers([(w.to("meta"), b.to("meta")) for w, b in layers], 16).kernel == "addmm"
-    monkeypatch.setattr(batched_mlp, "hidden_product_kernel", lambda *args: "onednn_packed")
-    monkeypatch.setattr(batched_mlp, "onednn_pack_linear_weight", lambda weight, n_rows: None)
+    monkeypatch.setattr(kernels, "hidden_product_kernel", lambda *args: "onednn_packed")
+    monkeypatch.setattr(kernels, "onednn_pack_linear_weight", lambda weight, n_rows: None)
     fallback = negated_layers(layers, 16)
     assert fallback.kernel == "addmm" and fallback.layers == layers
 
@@ -225,11 +228,13 @@ def test_score_candidates_matches_critic(activation_fn):
     obs = th.randn(8, 3)
     candidates = th.rand(8, 80, 1) * 2 - 1  # 8 * 80 * 64 elements: the fused path
     with th.no_grad():
-        q_values = policy.critic(repeat_observation(obs, 80), candidates.reshape(-1, 1))
+        q_values = policy.critic(obs.repeat_interleave(80, dim=0), candidates.reshape(-1, 1))
     expected = th.cat(q_values, dim=1).min(dim=1).values.view(8, 80)
-    workspace = Workspace()
     for _ in range(2):  # buffers reused
-        th.testing.assert_close(score_candidates(policy.critic, obs, candidates, workspace), expected, rtol=0, atol=1e-5)
+        th.testing.assert_close(policy.score_candidates(policy.critic, obs, candidates), expected, rtol=0, atol=1e-5)
+    features = policy.critic.extract_features(obs, policy.critic.features_extractor)
+    for scorer in (FastScorer(), PlainScorer()):
+        th.testing.assert_close(scorer(policy.critic.q_networks, features, candidates), expected, rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -238,6 +243,8 @@ def test_score_candidates_matches_critic(activation_fn):
         (dict(sampling_dtype="float16"), "'float16'"),
         (dict(sampling_dtype="bf16"), "'bf16'"),
         (dict(compile_sampler="yes"), "'yes'"),
+        (dict(sampling_backend="reference"), "Unknown sampling_backend 'reference'"),
+        (dict(sampling_backend="plain", sampling_dtype="bfloat16"), "sampling_backend='plain' samples in float32"),
     ],
 )
 def test_invalid_sampling_options(kwargs, message):

@@ -56,7 +56,7 @@ def test_other_transforms():
 
 
 def test_bad_transform_arguments():
-    with pytest.raises(ValueError, match="Unknown weight transform 'softmax'"):
+    with pytest.raises(ValueError, match="Unknown weight_transform 'softmax'"):
         QWeightTransform("softmax")
     with pytest.raises(ValueError, match=r"Unknown argument\(s\) \['beta'\] for weight transform 'relu'"):
         QWeightTransform("relu", {"beta": 1.0})

@@ -1,7 +1,7 @@
 """
 Fast reverse-process sampling of many candidate actions per state. Pure PyTorch.
 
-``CandidateSampler`` computes the same actions as the plain loop ``sample_candidates_reference``
+``CandidateSampler`` computes the same actions as ``PlainSampler``, the straightforward loop
 (``GaussianDiffusion.sample`` with ``NoisePredictionNet.forward``; same noise, float32 rounding
 aside), but:
 
@@ -11,9 +11,9 @@ aside), but:
   time MLP runs on the T distinct steps only;
 - denoises all candidates of all states as one batch, with the state term broadcast over the
   candidates of each state (``baddbmm``);
-- writes the hidden layers into preallocated buffers and uses the three-pass Mish of ``batched_mlp.py``;
+- writes the hidden layers into preallocated buffers and uses the three-pass Mish of ``kernels.py``;
   the hidden-to-hidden products go through the kernel that a fixed rule of device, dtype and shape picks
-  (oneDNN with packed weights, ``mm`` or ``addmm``; ``batched_mlp.hidden_product_kernel``).
+  (oneDNN with packed weights, ``mm`` or ``addmm``; ``kernels.hidden_product_kernel``).
 
 Options: ``dtype="bfloat16"`` runs the denoiser in bfloat16 (the reverse-step arithmetic stays
 in float32); ``compile=True`` runs the loop through ``torch.compile`` (on CUDA with CUDA graphs).
@@ -25,10 +25,10 @@ from collections.abc import Callable
 import torch as th
 from torch import nn
 
-from sb3_qvpo.batched_mlp import Workspace, hidden_stack, linear_parameters, negated_layers, use_fused_mish
 from sb3_qvpo.diffusion import GaussianDiffusion, ReverseSchedule, StepConstants, reverse_step
+from sb3_qvpo.fast.kernels import Workspace, hidden_stack, linear_parameters, negated_layers, use_fused_mish
+from sb3_qvpo.fast.torch_internals import onednn_bfloat16_supported
 from sb3_qvpo.networks import NoisePredictionNet, sinusoidal_embedding
-from sb3_qvpo.torch_internals import onednn_bfloat16_supported
 
 SAMPLING_DTYPES = {"float32": th.float32, "bfloat16": th.bfloat16}
 
@@ -50,35 +50,6 @@ def check_noise(noise: th.Tensor, n_steps: int, n_samples: int, action_dim: int)
     expected_shape = (n_steps + 1, n_samples, action_dim)
     if tuple(noise.shape) != expected_shape:
         raise ValueError(f"Sampling noise must have shape {expected_shape}, got {tuple(noise.shape)}")
-
-
-def sample_candidates_reference(
-    noise_net: NoisePredictionNet,
-    diffusion: GaussianDiffusion,
-    state: th.Tensor,
-    n_candidates: int,
-    noise: th.Tensor,
-    schedule: ReverseSchedule | None = None,
-) -> th.Tensor:
-    """
-    The straightforward sampler, kept as the reference of the fast one: the state repeated for every
-    candidate, the whole denoiser (time MLP included) on ``[x_t, emb(t), s]`` at every step.
-
-    :param state: state features, shape (B, S)
-    :param noise: reverse-process noise, shape (S + 1, B * K, A), candidates of one state contiguous
-    :param schedule: the reverse process (default: DDPM's)
-    :return: actions in [-1, 1], shape (B, K, A)
-    """
-    schedule = diffusion.reverse_schedule() if schedule is None else schedule
-    n_samples = state.shape[0] * n_candidates
-    check_noise(noise, schedule.n_steps, n_samples, noise_net.action_dim)
-    with th.no_grad():
-        states = state.repeat_interleave(n_candidates, dim=0)
-
-        def noise_fn(x_t: th.Tensor, t: int) -> th.Tensor:
-            return noise_net(x_t, th.full((n_samples,), t, device=state.device, dtype=th.long), states)
-
-        return diffusion.sample(noise_fn, noise, schedule).view(state.shape[0], n_candidates, -1)
 
 
 def bfloat16_supported(device: th.device) -> bool:
@@ -267,21 +238,32 @@ class CandidateSampler:
         return x.clamp_(-1.0, 1.0)
 
 
-def sample_candidates(
-    noise_net: NoisePredictionNet,
-    diffusion: GaussianDiffusion,
-    state: th.Tensor,
-    n_candidates: int,
-    noise: th.Tensor | None = None,
-    schedule: ReverseSchedule | None = None,
-) -> th.Tensor:
+class PlainSampler:
     """
-    Draw ``n_candidates`` actions for each state with the exact float32 fast sampler (fresh buffers;
-    keep a ``CandidateSampler`` to reuse them).
+    The straightforward sampler, the reference of ``CandidateSampler`` with the same interface: the state
+    repeated for every candidate, the whole denoiser (time MLP included) on ``[x_t, emb(t), s]`` at every
+    step, through the plain loop ``GaussianDiffusion.sample``. Float32 only.
+    """
 
-    :param state: state features, shape (B, S)
-    :param noise: optional noise of shape (S + 1, B * K, A), candidates of one state contiguous
-    :param schedule: the reverse process (default: DDPM's)
-    :return: actions in [-1, 1], shape (B, K, A)
-    """
-    return CandidateSampler()(noise_net, diffusion, state, n_candidates, noise, schedule)
+    def __call__(
+        self,
+        noise_net: NoisePredictionNet,
+        diffusion: GaussianDiffusion,
+        state: th.Tensor,
+        n_candidates: int,
+        noise: th.Tensor | None = None,
+        schedule: ReverseSchedule | None = None,
+    ) -> th.Tensor:
+        """Arguments and result as in ``CandidateSampler.__call__``."""
+        schedule = diffusion.reverse_schedule() if schedule is None else schedule
+        n_samples = state.shape[0] * n_candidates
+        if noise is None:
+            noise = draw_sampling_noise(schedule.n_steps, n_samples, noise_net.action_dim, state.device)
+        check_noise(noise, schedule.n_steps, n_samples, noise_net.action_dim)
+        with th.no_grad():
+            states = state.repeat_interleave(n_candidates, dim=0)
+
+            def noise_fn(x_t: th.Tensor, t: int) -> th.Tensor:
+                return noise_net(x_t, th.full((n_samples,), t, device=state.device, dtype=th.long), states)
+
+            return diffusion.sample(noise_fn, noise, schedule).view(state.shape[0], n_candidates, -1)

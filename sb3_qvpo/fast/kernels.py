@@ -22,11 +22,9 @@ with the same seed pick the same kernels and repeat each other exactly.
 from typing import NamedTuple
 
 import torch as th
-from stable_baselines3.common.policies import ContinuousCritic
-from stable_baselines3.common.type_aliases import PyTorchObs
 from torch import nn
 
-from sb3_qvpo.torch_internals import onednn_linear, onednn_linear_works, onednn_pack_linear_weight
+from sb3_qvpo.fast.torch_internals import onednn_linear, onednn_linear_works, onednn_pack_linear_weight
 
 # Batches below this many elements are bound by per-operator overhead, not memory traffic:
 # one call of F.mish beats three passes there.
@@ -259,27 +257,3 @@ def mlp_on_candidates(
         (pre_buffer, act_buffer),
         prepared,
     )
-
-
-def score_candidates(
-    critic: ContinuousCritic, obs: PyTorchObs, candidates: th.Tensor, workspace: Workspace | None = None
-) -> th.Tensor:
-    """
-    Score candidate actions with the minimum over the critics (no gradient). The same values as
-    ``critic(repeated obs, actions)``, with each state's share of the first layer computed once.
-
-    :param critic: the Q networks
-    :param obs: observations, batch size B
-    :param candidates: actions, shape (B, K, A)
-    :param workspace: buffers reused across calls (fresh ones when omitted)
-    :return: ``min_i Q_i(s, a)``, shape (B, K)
-    """
-    n_states, n_candidates, _ = candidates.shape
-    workspace = workspace if workspace is not None else Workspace()
-    with th.no_grad():
-        features = critic.extract_features(obs, critic.features_extractor)
-        q_values = [
-            mlp_on_candidates(q_net, features, candidates, workspace, name=f"q{i}")  # type: ignore[arg-type]
-            for i, q_net in enumerate(critic.q_networks)
-        ]
-        return th.cat(q_values, dim=1).min(dim=1).values.view(n_states, n_candidates)
