@@ -394,6 +394,7 @@ class QVPO(OffPolicyAlgorithm):
     sampling_eta = acting_setting("sampling_eta")
     sampling_dtype = acting_setting("sampling_dtype")
     compile_sampler = acting_setting("compile_sampler")
+    sampling_backend = acting_setting("sampling_backend")
 
     def set_acting_settings(self, **changes: Any) -> None:
         """

@@ -139,6 +139,14 @@ def test_load_refuses_unknown_keywords_and_bad_acting_settings(tmp_path, tiny, k
         QVPO.load(tmp_path / "model", **kwargs)
 
 
+def test_every_acting_setting_is_a_property_of_the_model_and_the_policy():
+    from sb3_qvpo.acting import ACTING_SETTINGS
+
+    for name in ACTING_SETTINGS:
+        assert isinstance(getattr(QVPO, name), property) and getattr(QVPO, name).fset is not None, name
+        assert isinstance(getattr(DiffusionPolicy, name), property), name
+
+
 def test_acting_settings_are_one_record(tiny):
     model = QVPO("DiffusionPolicy", "Pendulum-v1", **tiny(policy_kwargs=dict(net_arch=[16], sampling_eta=0.5)))
     assert model.actor.acting is model.actor_target.acting is model.policy.acting
