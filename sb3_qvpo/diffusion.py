@@ -179,26 +179,17 @@ def check_eta(eta: float) -> float:
 
 class GaussianDiffusion(nn.Module):
     """
-    The fixed quantities of a DDPM with T steps, and its forward and reverse steps.
+    The fixed quantities of a DDPM with T steps, and its forward and reverse processes.
 
-    The schedule is computed in float64 and stored in float32 as non-persistent buffers:
-    it is rebuilt from the constructor arguments, never loaded from a state dict.
+    The schedule is computed in float64; the forward process's share is stored in float32 as non-persistent
+    buffers: it is rebuilt from the constructor arguments, never loaded from a state dict.
 
     :param n_steps: number of diffusion steps T
     :param beta_schedule: ``"cosine"``, ``"linear"`` or ``"vp"``
     """
 
-    betas: th.Tensor
-    alphas_cumprod: th.Tensor
     sqrt_alphas_cumprod: th.Tensor
     sqrt_one_minus_alphas_cumprod: th.Tensor
-    sqrt_recip_alphas_cumprod: th.Tensor
-    sqrt_recipm1_alphas_cumprod: th.Tensor
-    posterior_variance: th.Tensor
-    posterior_log_variance_clipped: th.Tensor
-    posterior_std: th.Tensor
-    posterior_mean_coef1: th.Tensor
-    posterior_mean_coef2: th.Tensor
 
     def __init__(self, n_steps: int, beta_schedule: str = "cosine"):
         super().__init__()
@@ -206,29 +197,21 @@ class GaussianDiffusion(nn.Module):
         self.beta_schedule = beta_schedule
 
         betas = make_beta_schedule(beta_schedule, n_steps)
-        alphas = 1.0 - betas
-        alphas_cumprod = np.cumprod(alphas)
+        alphas_cumprod = np.cumprod(1.0 - betas)
         self.alphas_cumprod_float64 = alphas_cumprod
         alphas_cumprod_prev = np.append(1.0, alphas_cumprod[:-1])
-        # Posterior q(x_{t-1} | x_t, x_0), eq. 6-7
+        # Posterior q(x_{t-1} | x_t, x_0), eq. 6-7: mean coefficients of x_0 and x_t, and standard deviation
+        # (variance clipped at 1e-20 before the root, so that the noise-free last step has a finite log)
         posterior_variance = betas * (1.0 - alphas_cumprod_prev) / (1.0 - alphas_cumprod)
-        posterior_log_variance_clipped = np.log(np.maximum(posterior_variance, 1e-20))
-        schedule = {
-            "betas": betas,
-            "alphas_cumprod": alphas_cumprod,
-            "sqrt_alphas_cumprod": np.sqrt(alphas_cumprod),
-            "sqrt_one_minus_alphas_cumprod": np.sqrt(1.0 - alphas_cumprod),
-            "sqrt_recip_alphas_cumprod": np.sqrt(1.0 / alphas_cumprod),
-            "sqrt_recipm1_alphas_cumprod": np.sqrt(1.0 / alphas_cumprod - 1.0),
-            "posterior_variance": posterior_variance,
-            "posterior_log_variance_clipped": posterior_log_variance_clipped,
-            "posterior_std": np.exp(0.5 * posterior_log_variance_clipped),
-            "posterior_mean_coef1": betas * np.sqrt(alphas_cumprod_prev) / (1.0 - alphas_cumprod),
-            "posterior_mean_coef2": (1.0 - alphas_cumprod_prev) * np.sqrt(alphas) / (1.0 - alphas_cumprod),
-        }
-        for name, value in schedule.items():
-            self.register_buffer(name, th.as_tensor(value, dtype=th.float32), persistent=False)
-        self.ddpm_float64 = (schedule["posterior_mean_coef1"], schedule["posterior_mean_coef2"], schedule["posterior_std"])
+        self.ddpm_float64 = (
+            betas * np.sqrt(alphas_cumprod_prev) / (1.0 - alphas_cumprod),
+            (1.0 - alphas_cumprod_prev) * np.sqrt(1.0 - betas) / (1.0 - alphas_cumprod),
+            np.exp(0.5 * np.log(np.maximum(posterior_variance, 1e-20))),
+        )
+        # The forward process (q_sample), in float32
+        self.register_buffer("sqrt_alphas_cumprod", th.as_tensor(np.sqrt(alphas_cumprod), dtype=th.float32), persistent=False)
+        one_minus = th.as_tensor(np.sqrt(1.0 - alphas_cumprod), dtype=th.float32)
+        self.register_buffer("sqrt_one_minus_alphas_cumprod", one_minus, persistent=False)
 
     def q_sample(self, x_start: th.Tensor, t: th.Tensor, noise: th.Tensor) -> th.Tensor:
         """
@@ -240,35 +223,6 @@ class GaussianDiffusion(nn.Module):
         :return: x_t, shape (N, A)
         """
         return self.sqrt_alphas_cumprod[t, None] * x_start + self.sqrt_one_minus_alphas_cumprod[t, None] * noise
-
-    def predict_start_from_noise(self, x_t: th.Tensor, t: int, noise_pred: th.Tensor) -> th.Tensor:
-        """
-        Eq. 4 solved for x_0 and clipped to the action box:
-        ``x0_hat = clip(sqrt(1/abar_t) x_t - sqrt(1/abar_t - 1) eps_theta, -1, 1)``.
-
-        :param x_t: noisy actions, shape (N, A)
-        :param t: step index (the same for the whole batch)
-        :param noise_pred: eps_theta(x_t, t, s), shape (N, A)
-        """
-        x_start = self.sqrt_recip_alphas_cumprod[t] * x_t - self.sqrt_recipm1_alphas_cumprod[t] * noise_pred
-        return x_start.clamp(-1.0, 1.0)
-
-    def p_sample(self, x_t: th.Tensor, t: int, noise_pred: th.Tensor, noise: th.Tensor) -> th.Tensor:
-        """
-        One reverse step (DDPM Algorithm 2 with the posterior mean of eq. 7):
-        ``x_{t-1} = c1_t x0_hat + c2_t x_t + [t > 1] sigma_t z``.
-
-        :param x_t: noisy actions, shape (N, A)
-        :param t: step index (index 0 adds no noise)
-        :param noise_pred: eps_theta(x_t, t, s), shape (N, A)
-        :param noise: z ~ N(0, I), shape (N, A); ignored at index 0
-        :return: x_{t-1}, shape (N, A)
-        """
-        x_start = self.predict_start_from_noise(x_t, t, noise_pred)
-        mean = self.posterior_mean_coef1[t] * x_start + self.posterior_mean_coef2[t] * x_t
-        if t == 0:
-            return mean
-        return mean + self.posterior_std[t] * noise
 
     def reverse_schedule(self, n_sampling_steps: int | None = None, eta: float = 1.0) -> ReverseSchedule:
         """

@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 import torch as th
+from golden_ddpm import ddpm_ancestral_sample
 
 from sb3_qvpo import QVPO
-from sb3_qvpo.diffusion import GaussianDiffusion, ddim_coefficients, sampling_timesteps
+from sb3_qvpo.diffusion import GaussianDiffusion, ddim_coefficients, make_beta_schedule, sampling_timesteps
 from sb3_qvpo.fast.sampler import CandidateSampler, PlainSampler, draw_sampling_noise
 from sb3_qvpo.networks import NoisePredictionNet
 
@@ -22,10 +23,7 @@ def test_ddim_with_every_step_and_eta_one_is_the_ddpm_sampler(beta_schedule):
         return net(x, th.full((len(x),), t, dtype=th.long), state)
 
     with th.no_grad():
-        x = noise[10]
-        for t in reversed(range(10)):  # DDPM's ancestral sampler with the posterior of its eq. 6-7
-            x = diffusion.p_sample(x, t, noise_fn(x, t), noise[t])
-        ddpm = x.clamp(-1.0, 1.0)
+        ddpm = ddpm_ancestral_sample(beta_schedule, 10, noise_fn, noise)
         ddim = diffusion.sample(noise_fn, noise, diffusion.reverse_schedule(10, eta=1.0))
     th.testing.assert_close(ddim, ddpm, rtol=0, atol=1e-5)
 
@@ -39,7 +37,7 @@ def test_ddim_fewer_steps_follows_eq_12_on_gaussian_data(eta, n_sampling_steps):
     must follow DDIM's eq. 12 (sigma from its eq. 16) exactly, computed here in float64 from the paper.
     """
     diffusion, s2 = GaussianDiffusion(20, "cosine"), 0.1**2
-    alphas_cumprod = np.cumprod(1.0 - diffusion.betas.double().numpy())
+    alphas_cumprod = np.cumprod(1.0 - make_beta_schedule("cosine", 20))
     taus = sampling_timesteps(20, n_sampling_steps)
     assert taus[-1] == 19 and list(taus) == sorted(set(taus))
 
