@@ -8,8 +8,8 @@ straightforward reference implementation and SB3's SAC measured in the same run.
     PYTHONPATH=. python benchmarks/speed.py --memory             # peak RSS, 1M-step buffer on Hopper
 
 The reference update is the whole QVPO update with the plain backend (``sampling_backend="plain"``: the
-plain sampler and critic scoring of ``sb3_qvpo/fast/``, ``[x_t, emb(t), s]`` through the whole denoiser, time MLP included, at every step;
-states repeated for every candidate; no autograd). Times are medians after warm-up.
+plain sampler and critic scoring of ``sb3_qvpo/fast/``: ``[x_t, emb(t), s]`` through the whole denoiser, time
+MLP included, at every step; states repeated for every candidate; no autograd). Times are medians after warm-up.
 """
 
 import argparse

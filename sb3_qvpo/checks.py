@@ -43,6 +43,9 @@ def check_qvpo_arguments(
     weight_transform: str,
     max_grad_norm: float,
     batch_size: int,
+    tau: float,
+    gamma: float,
+    n_steps: int,
 ) -> None:
     """Refuse QVPO settings that cannot work, naming the argument and the reason."""
     positive = {
@@ -51,6 +54,7 @@ def check_qvpo_arguments(
         "n_kept_candidates": n_kept_candidates,
         "n_target_candidates": n_target_candidates,
         "batch_size": batch_size,
+        "n_steps": n_steps,
     }
     for name, value in positive.items():
         check_positive_count(name, value)
@@ -60,8 +64,13 @@ def check_qvpo_arguments(
         raise ValueError(f"n_kept_candidates ({n_kept_candidates}) cannot exceed n_train_candidates ({n_train_candidates})")
     check_beta_schedule(beta_schedule)
     check_weight_transform(weight_transform)
+    if isinstance(ent_coef, str):
+        raise ValueError(
+            f"ent_coef={ent_coef!r}: QVPO has no automatic entropy tuning (SAC's 'auto'); give a float (the "
+            "paper's 0.02, decaying to ent_coef_min) or a schedule of the remaining progress"
+        )
     if not callable(ent_coef):
-        if not (np.isfinite(ent_coef) and ent_coef >= 0):
+        if not (isinstance(ent_coef, (int, float, np.floating)) and np.isfinite(ent_coef) and ent_coef >= 0):
             raise ValueError(f"ent_coef must be a finite float >= 0 or a schedule, got {ent_coef!r}")
         if not 0 <= ent_coef_min <= ent_coef:
             raise ValueError(f"ent_coef_min must be in [0, ent_coef] = [0, {ent_coef}], got {ent_coef_min!r}")
@@ -69,3 +78,14 @@ def check_qvpo_arguments(
         check_positive_count("ent_coef_decay_steps", ent_coef_decay_steps)
     if not max_grad_norm > 0:
         raise ValueError(f"max_grad_norm must be > 0, got {max_grad_norm!r}")
+    if not (isinstance(tau, (int, float)) and 0.0 < tau <= 1.0):
+        raise ValueError(f"tau must be in (0, 1] (the share of the online networks in each target update), got {tau!r}")
+    if not (isinstance(gamma, (int, float)) and 0.0 <= gamma <= 1.0):
+        raise ValueError(f"gamma must be in [0, 1], got {gamma!r}")
+
+
+def check_net_arch(net_arch: Any) -> None:
+    """Refuse hidden layer sizes that are not positive integers, naming them."""
+    layers = [*net_arch.get("pi", []), *net_arch.get("qf", [])] if isinstance(net_arch, dict) else list(net_arch)
+    for size in layers:
+        check_positive_count("every net_arch layer size", size)

@@ -302,6 +302,9 @@ class DiffusionPolicy(BasePolicy):
         return self._predict(obs, deterministic=deterministic)
 
     def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> th.Tensor:
+        values = observation.values() if isinstance(observation, dict) else [observation]
+        if not all(bool(th.isfinite(value).all()) for value in values):
+            raise ValueError("QVPO: the observation contains NaN or infinite values; no action is drawn for it")
         if deterministic:
             n_states = len(next(iter(observation.values()))) if isinstance(observation, dict) else len(observation)
             actions, _ = self.best_of_candidates(observation, self.n_eval_candidates, noise=self.eval_noise(n_states))

@@ -1,10 +1,12 @@
 import inspect
 import io
 import pathlib
+import warnings
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch as th
+from gymnasium import spaces
 from stable_baselines3.common.base_class import maybe_make_env
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.noise import ActionNoise
@@ -23,7 +25,7 @@ from torch.nn import functional as F
 
 from sb3_qvpo.acting import ACTING_SETTINGS
 from sb3_qvpo.actor import DiffusionActor
-from sb3_qvpo.checks import check_action_space, check_qvpo_arguments
+from sb3_qvpo.checks import check_action_space, check_net_arch, check_qvpo_arguments
 from sb3_qvpo.policies import DiffusionPolicy, MlpPolicy, MultiInputPolicy
 from sb3_qvpo.weights import QWeightTransform, entropy_sample_weights, keep_best_candidates, uniform_entropy_samples
 
@@ -47,6 +49,26 @@ def acting_setting(name: str) -> Any:
 
     doc = f"The policy's ``{name}`` (an acting setting: see :meth:`QVPO.set_acting_settings`)."
     return property(lambda self: getattr(self.policy.acting, name), set_, doc=doc)
+
+
+def check_policy_class(policy: Any, observation_space: Any) -> None:
+    """
+    QVPO trains a DiffusionPolicy (``"MlpPolicy"``, alias ``"DiffusionPolicy"``, or ``"MultiInputPolicy"`` for
+    Dict observations): another class, e.g. the policy of a model saved by SAC, or the Box alias with Dict
+    observations, is refused with the reason.
+    """
+    if isinstance(policy, str):
+        if policy in ("MlpPolicy", "DiffusionPolicy") and isinstance(observation_space, spaces.Dict):
+            raise ValueError(f"You must use `MultiInputPolicy` when working with dict observation space, not {policy}")
+        return
+    if not (isinstance(policy, type) and issubclass(policy, DiffusionPolicy)):
+        name = getattr(policy, "__name__", repr(policy))
+        raise ValueError(
+            f"QVPO needs a DiffusionPolicy, got {name}: is this a model saved by another algorithm? "
+            "Load it with that algorithm's class (e.g. SAC.load)"
+        )
+    if isinstance(observation_space, spaces.Dict) and not issubclass(policy, MultiInputPolicy):
+        raise ValueError(f"You must use `MultiInputPolicy` when working with dict observation space, not {policy.__name__}")
 
 
 class QVPO(OffPolicyAlgorithm):
@@ -179,12 +201,18 @@ class QVPO(OffPolicyAlgorithm):
             weight_transform=weight_transform,
             max_grad_norm=max_grad_norm,
             batch_size=batch_size,
+            tau=tau,
+            gamma=gamma,
+            n_steps=n_steps,
         )
         if env is not None:
             # Checked before SB3's own assertions so that the error explains itself
             env = maybe_make_env(env, verbose)
             check_action_space(env.action_space)
+        check_policy_class(policy, env.observation_space if env is not None else None)
         policy_kwargs = dict(policy_kwargs or {})
+        if "net_arch" in policy_kwargs:
+            check_net_arch(policy_kwargs["net_arch"])
         for name in POLICY_SETTINGS:
             if name in policy_kwargs:
                 raise ValueError(f"Pass {name!r} to QVPO directly, not in policy_kwargs")
@@ -359,7 +387,16 @@ class QVPO(OffPolicyAlgorithm):
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
     ) -> SelfQVPO:
-        return super().learn(
+        end = total_timesteps + (0 if reset_num_timesteps else self.num_timesteps)
+        warned = end <= self.learning_starts
+        if warned:
+            warnings.warn(
+                f"learn({total_timesteps}) ends at step {end}, within the learning_starts={self.learning_starts} "
+                "uniformly random steps: the policy will not be trained at all. Lower learning_starts or learn longer.",
+                stacklevel=2,
+            )
+        n_updates = self._n_updates
+        super().learn(
             total_timesteps=total_timesteps,
             callback=callback,
             log_interval=log_interval,
@@ -367,6 +404,13 @@ class QVPO(OffPolicyAlgorithm):
             reset_num_timesteps=reset_num_timesteps,
             progress_bar=progress_bar,
         )
+        if self._n_updates == n_updates and not warned and self.num_timesteps > 0:
+            warnings.warn(
+                f"learn() ended at step {self.num_timesteps} without a single gradient update "
+                f"(learning_starts={self.learning_starts}, train_freq={self.train_freq}).",
+                stacklevel=2,
+            )
+        return self
 
     def _excluded_save_params(self) -> list[str]:
         return [

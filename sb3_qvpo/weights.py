@@ -92,6 +92,16 @@ class QWeightTransform(nn.Module):
         self.params = {**WEIGHT_TRANSFORM_DEFAULTS[name], **kwargs}
         if name == "exp" and not 0.0 < self.params["rate"] <= 1.0:
             raise ValueError(f"The exp transform's rate must be in (0, 1], got {self.params['rate']}")
+        if name == "exp" and not self.params["beta"] > 0.0:
+            raise ValueError(
+                f"The exp transform's beta must be > 0, got {self.params['beta']}: "
+                "a negative beta would give the lowest-valued actions the largest weights"
+            )
+        if name == "cut" and not self.params["c"] >= 0.0:
+            raise ValueError(
+                f"The cut transform's c must be >= 0, got {self.params['c']}: "
+                "with c < 0 the weights max(Q, c) can be negative, and the loss is no longer a lower bound"
+            )
         self.register_buffer("running_mean", th.zeros(()))
         self.register_buffer("running_var", th.ones(()))
 
