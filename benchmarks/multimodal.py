@@ -2,7 +2,7 @@
 Multimodality demo: train QVPO and SAC on a one-step task with four equally good optima, then draw many
 actions from each learned policy for the (only) state and plot them over the reward landscape.
 
-    python benchmarks/multimodal.py --out docs/evidence/multimodal.png     # QVPO (two settings) and SAC, picture
+    python benchmarks/multimodal.py --out multimodal.png                   # QVPO (two settings) and SAC, picture
     python benchmarks/multimodal.py --variants --seeds 0 1 2 3 4            # which QVPO choices keep the optima
     python benchmarks/multimodal.py --variants multimodal decaying-entropy --timesteps 20000 --seeds 0 1
 

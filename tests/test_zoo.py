@@ -12,6 +12,7 @@ import yaml
 from zoo_helpers import REPO_ROOT, run_zoo, write_tiny_conf
 
 from sb3_qvpo import QVPO
+from sb3_qvpo.presets import MUJOCO_CPU_PRESET
 from sb3_qvpo.zoo import DEFAULT_CONFIG, convert_qvpo_params, register_qvpo, sample_qvpo_params
 from sb3_qvpo.zoo.__main__ import main, prepare_arguments
 from sb3_qvpo.zoo.checks import check_hyperparams_file, parse_policy_kwargs
@@ -28,7 +29,7 @@ def test_train_continue_enjoy_record_plot(tmp_path: Path):
     common = ["--env", ENV_ID, "-conf", str(conf), "-f", "logs", "--num-threads", "1", "--seed", "0"]
     run_zoo(
         "train", *common, "--eval-freq", "150", "--eval-episodes", "2", "--save-freq", "150", "-tb", "tb",
-        "-params", "n_sampling_steps:2", cwd=tmp_path,
+        "-params", "n_sampling_steps:2", "--save-replay-buffer", cwd=tmp_path,
     )  # fmt: skip
     run_dir = tmp_path / "logs" / "qvpo" / f"{ENV_ID}_1"
     for name in (f"{ENV_ID}.zip", "best_model.zip", "evaluations.npz", "rl_model_150_steps.zip", "rl_model_300_steps.zip"):
@@ -44,8 +45,10 @@ def test_train_continue_enjoy_record_plot(tmp_path: Path):
         "train", *common, "--eval-freq", "-1", "-n", "100", "-i", str(run_dir / f"{ENV_ID}.zip"),
         "-params", "n_eval_candidates:7", "n_sampling_steps:3", cwd=tmp_path,
     )  # fmt: skip
-    assert "Loading pretrained agent" in result.stdout
+    assert "Loading pretrained agent" in result.stdout and "Loading replay buffer" in result.stdout
+    assert "Replay buffer of 300 transitions loaded: no random warm-up (learning_starts=0)" in result.stdout
     continued = QVPO.load(tmp_path / "logs" / "qvpo" / f"{ENV_ID}_2" / f"{ENV_ID}.zip")
+    assert continued._n_updates - model._n_updates == 100  # an update at every one of the 100 steps
     assert continued.policy.n_eval_candidates == 7  # the file's other settings reached the loaded policy too
     assert continued.n_sampling_steps == 3
     # rl-zoo3 restarts the step counter; the update counter goes on from the loaded agent
@@ -93,6 +96,19 @@ def test_n_envs_subproc(tmp_path: Path):
     assert QVPO.load(tmp_path / "logs" / "qvpo" / f"{ENV_ID}_1" / f"{ENV_ID}.zip").n_envs == 2
 
 
+@pytest.mark.expensive
+def test_shipped_config_by_name_outside_a_checkout(tmp_path: Path):
+    """From a folder that holds no hyperparams/, -conf qvpo_mujoco_cpu trains with the packaged file."""
+    result = run_zoo(
+        "train", "--env", "Hopper-v5", "-conf", "qvpo_mujoco_cpu", "-n", "200", "-f", "logs", "--num-threads", "1",
+        "--eval-freq", "-1", "-params", "buffer_size:1000", cwd=tmp_path,
+    )  # fmt: skip
+    assert not (tmp_path / "hyperparams").exists()
+    config = yaml.unsafe_load((tmp_path / "logs" / "qvpo" / "Hopper-v5_1" / "Hopper-v5" / "config.yml").read_text())
+    assert dict(config)["n_train_candidates"] == MUJOCO_CPU_PRESET["n_train_candidates"]
+    assert "qvpo_mujoco_cpu.yml" in result.stdout + result.stderr
+
+
 def test_prepare_arguments():
     assert prepare_arguments("train", ["--env", ENV_ID]) == ["--algo", "qvpo", "--env", ENV_ID, "-conf", str(DEFAULT_CONFIG)]
     # An explicit config, or another algorithm, is left alone
@@ -106,6 +122,12 @@ def test_prepare_arguments():
         "--algo", "qvpo", "-params", "n_envs:2", "gamma:0.9", "-conf", "c.yml",
     ]  # fmt: skip
     assert prepare_arguments("enjoy", ["--env", ENV_ID]) == ["--algo", "qvpo", "--env", ENV_ID]
+    # a shipped file by its name, from any working directory
+    shipped = str(DEFAULT_CONFIG.parent / "qvpo_mujoco_cpu.yml")
+    assert prepare_arguments("train", ["-conf", "qvpo_mujoco_cpu"])[-2:] == ["-conf", shipped]
+    assert prepare_arguments("train", ["--conf-file=qvpo_mujoco_cpu"])[-1] == f"--conf-file={shipped}"
+    with pytest.raises(SystemExit, match="-conf 'qvpo_mujoco' is neither a file nor a shipped configuration"):
+        prepare_arguments("train", ["-conf", "qvpo_mujoco"])
     assert prepare_arguments("plot_train", ["-a", "qvpo"]) == ["-a", "qvpo"]
 
 

@@ -8,19 +8,23 @@ Command line: rl-zoo3's scripts with QVPO registered.
     python -m sb3_qvpo.zoo all_plots -a qvpo -e Pendulum-v1 -f logs/
 
 Every rl-zoo3 argument is passed on unchanged. Additions: ``--algo`` defaults to ``qvpo``;
-for QVPO, ``train`` reads the shipped ``hyperparams/qvpo.yml`` unless ``-conf`` is given, and
+for QVPO, ``train`` reads the shipped ``hyperparams/qvpo.yml`` unless ``-conf`` is given (a shipped file
+may be named without its path: ``-conf qvpo_mujoco_cpu``), and
 accepts ``--n-envs N`` as a shortcut for ``-params n_envs:N``; ``enjoy`` and ``record_video`` take
 ``-params NAME:VALUE ...`` with acting settings of the loaded model (e.g. ``n_sampling_steps:5``).
 """
 
 import runpy
 import sys
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from sb3_qvpo.acting import ACTING_SETTINGS
 from sb3_qvpo.zoo.registration import ALGO_NAME, DEFAULT_CONFIG, register_qvpo
+
+SHIPPED_CONFIGS = DEFAULT_CONFIG.parent
 
 COMMANDS = ("train", "enjoy", "record_video", "plot_train", "plot_from_file", "all_plots")
 # Commands whose --algo defaults to QVPO
@@ -92,13 +96,39 @@ def pop_acting_settings(args: list[str]) -> tuple[list[str], dict[str, Any]]:
     return rest, acting
 
 
+def shipped_config(name: str) -> str:
+    """
+    ``-conf NAME``: a hyperparameter file shipped with the package, named without its folder or extension
+    (``qvpo``, ``qvpo_mujoco_cpu``), or a path as rl-zoo3 takes it. A name that is neither is refused.
+    """
+    if Path(name).exists() or name.endswith((".yml", ".yaml", ".py")) or "/" in name or "." in name:
+        return name
+    path = SHIPPED_CONFIGS / f"{name}.yml"
+    if not path.exists():
+        shipped = sorted(config.stem for config in SHIPPED_CONFIGS.glob("*.yml"))
+        raise SystemExit(f"error: -conf {name!r} is neither a file nor a shipped configuration ({', '.join(shipped)})")
+    return str(path)
+
+
+def _with_shipped_config(args: list[str]) -> list[str]:
+    names = ("-conf", "--conf-file")
+    rest = list(args)
+    for index, arg in enumerate(rest):
+        if arg in names and index + 1 < len(rest):
+            rest[index + 1] = shipped_config(rest[index + 1])
+        elif arg.startswith(tuple(f"{name}=" for name in names)):
+            option, value = arg.split("=", 1)
+            rest[index] = f"{option}={shipped_config(value)}"
+    return rest
+
+
 def prepare_arguments(command: str, args: list[str]) -> list[str]:
     """The rl-zoo3 arguments of ``command`` with this wrapper's defaults filled in."""
     args = list(args)
     if command in ALGO_COMMANDS and _option_value(args, ("--algo",)) is None:
         args = ["--algo", ALGO_NAME, *args]
     if command == "train" and _option_value(args, ("--algo",)) == ALGO_NAME:
-        args = _n_envs_to_hyperparams(args)
+        args = _with_shipped_config(_n_envs_to_hyperparams(args))
         if not _has_config(args):
             args = [*args, "-conf", str(DEFAULT_CONFIG)]
     return args

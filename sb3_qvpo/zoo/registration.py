@@ -74,6 +74,9 @@ class QVPOExperimentManager(ExperimentManager):
       study's best trial, or of ``--trial-id N`` (also N = 0, which rl-zoo3 skips), on top of the file's;
     - sampled and stored ``policy_kwargs`` merged into the file's instead of replacing them;
     - ``actor_learning_rate: lin_<value>`` read as a linear schedule, like ``learning_rate``;
+    - ``--trained-agent`` with the replay buffer saved beside it (``--save-replay-buffer`` in the first run):
+      the buffer is loaded (as rl-zoo3 does) and the random warm-up is not repeated (``learning_starts=0``);
+      without a saved buffer the warm-up refills the empty one, as the file's ``learning_starts`` says;
     - a run shorter than ``--eval-freq`` (rl-zoo3's default is 25,000 steps) still evaluates:
       10 times, evenly spaced, so that ``best_model.zip`` exists for ``enjoy --load-best``.
     """
@@ -133,6 +136,15 @@ class QVPOExperimentManager(ExperimentManager):
             _schedule, initial_value = actor_learning_rate.split("_")
             hyperparams["actor_learning_rate"] = SimpleLinearSchedule(float(initial_value))
         return hyperparams
+
+    def _load_pretrained_agent(self, hyperparams: dict[str, Any], env: Any) -> Any:
+        model = super()._load_pretrained_agent(hyperparams, env)
+        if isinstance(model, QVPO) and model.replay_buffer is not None and model.replay_buffer.size() > 0:
+            # rl-zoo3 restarts the step counter: without this, the run would act at random again for
+            # learning_starts steps although the loaded buffer already holds the warm-up
+            print(f"Replay buffer of {model.replay_buffer.size()} transitions loaded: no random warm-up (learning_starts=0)")
+            model.learning_starts = 0
+        return model
 
     def create_callbacks(self) -> None:
         if self.algo == ALGO_NAME and 0 < self.n_timesteps < self.eval_freq:
