@@ -106,6 +106,33 @@ def test_postgresql_two_workers_then_best_trial(tmp_path: Path):
     assert config["learning_starts"] == 50
 
 
+def test_postgresql_password_stays_out_of_the_study_and_the_runs(tmp_path: Path, monkeypatch):
+    """A password in --storage reaches the server (the trial lands) but no study attribute and no run file."""
+    conf = write_tiny_conf(tmp_path / "tiny.yml")
+    password = "Qv9-secret-Pw"
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    with throwaway_postgres(password=password) as url:
+        assert password in url
+        create_study(url, "qvpo-secret")
+        result = run_zoo(*optimize_args(conf, url, "qvpo-secret", seed=1), cwd=tmp_path)
+        assert "The password of --storage goes to PostgreSQL through PGPASSWORD" in result.stdout
+        study = optuna.load_study(study_name="qvpo-secret", storage=url)
+        trials = study.get_trials(deepcopy=False)
+        assert [trial.state for trial in trials] == [optuna.trial.TrialState.COMPLETE]
+        recorded = [study.user_attrs, *(trial.user_attrs for trial in trials), *(trial.system_attrs for trial in trials)]
+        assert "command" in study.user_attrs and "--storage postgresql://postgres@127.0.0.1" in study.user_attrs["command"]
+        # a run that trains the best trial writes command.txt and args.yml
+        trained = run_zoo(
+            "train", "--env", ENV_ID, "-conf", str(conf), "-f", "trained", "--storage", url, "--study-name", "qvpo-secret",
+            "-n", TRIAL_STEPS, "--eval-freq", "-1", "--num-threads", "1", cwd=tmp_path,
+        )  # fmt: skip
+    assert not [attrs for attrs in recorded if password in str(attrs)]
+    files = [path for path in tmp_path.rglob("*") if path.is_file() and path.name != "tiny.yml"]
+    assert any(path.name == "command.txt" for path in files) and any(path.name == "args.yml" for path in files)
+    assert not [path for path in files if password.encode() in path.read_bytes()]
+    assert password not in result.stdout + result.stderr + trained.stdout + trained.stderr
+
+
 def test_journal_two_workers_then_trial_zero(tmp_path: Path):
     conf = write_tiny_conf(tmp_path / "tiny.yml")
     journal = str(tmp_path / "optuna" / "qvpo.log")

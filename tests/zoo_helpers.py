@@ -81,11 +81,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def throwaway_postgres(database: str = "optuna") -> Iterator[str]:
+def throwaway_postgres(database: str = "optuna", password: str | None = None) -> Iterator[str]:
     """
     A PostgreSQL server on 127.0.0.1 with its data in a new temporary directory, stopped and
     deleted on exit (also on failure). As root, the server runs as the ``postgres`` user
-    (initdb refuses root). Yields the URL of an empty database.
+    (initdb refuses root). Yields the URL of an empty database; with ``password``, the server asks for it
+    (scram-sha-256) and the URL holds it.
     """
     bindir = postgres_bindir()
     as_server_user: list[str] = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
@@ -102,12 +103,20 @@ def throwaway_postgres(database: str = "optuna") -> Iterator[str]:
 
     started = False
     try:
-        run(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
+        auth = ["-A", "trust"]
+        if password is not None:
+            (root / "password").write_text(password + "\n")
+            if as_server_user:
+                shutil.chown(root / "password", user="postgres")
+            auth = ["-A", "scram-sha-256", f"--pwfile={root / 'password'}"]
+        run(str(bindir / "initdb"), "-D", str(data), *auth, "-U", "postgres", "--no-sync", "-E", "UTF8")
         options = f"-h 127.0.0.1 -p {port} -k {root} -F"
         run(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "server.log"), "-w", "-t", "60", "start")
         started = True
-        run(str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", database)
-        yield f"postgresql://postgres@127.0.0.1:{port}/{database}"
+        createdb = [str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", database]
+        run(*(["env", f"PGPASSWORD={password}", *createdb] if password is not None else createdb))
+        user = "postgres" if password is None else f"postgres:{password}"
+        yield f"postgresql://{user}@127.0.0.1:{port}/{database}"
     finally:
         if started:
             subprocess.run(

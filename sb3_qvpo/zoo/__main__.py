@@ -14,10 +14,12 @@ accepts ``--n-envs N`` as a shortcut for ``-params n_envs:N``; ``enjoy`` and ``r
 ``-params NAME:VALUE ...`` with acting settings of the loaded model (e.g. ``n_sampling_steps:5``).
 """
 
+import os
 import runpy
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import yaml
 
@@ -122,6 +124,35 @@ def _with_shipped_config(args: list[str]) -> list[str]:
     return rest
 
 
+def keep_password_out_of_records(args: list[str]) -> list[str]:
+    """
+    A password in ``--storage postgresql://user:PASSWORD@host/db`` goes to PostgreSQL's client through the
+    ``PGPASSWORD`` environment variable instead, and the URL loses it: rl-zoo3 records the command line in the
+    study's ``command`` attribute, each run's ``command.txt`` and ``args.yml``, where it would stay in clear.
+    """
+    rest = list(args)
+    for index, arg in enumerate(rest):
+        option, value = (arg, rest[index + 1] if index + 1 < len(rest) else "") if arg == "--storage" else (None, "")
+        if arg.startswith("--storage="):
+            option, value = arg.split("=", 1)
+        if option is None:
+            continue
+        url = urlsplit(value)
+        if not url.scheme.startswith("postgresql") or url.password is None:
+            continue
+        os.environ["PGPASSWORD"] = unquote(url.password)
+        user = f"{url.username}@" if url.username else ""
+        host = url.netloc.rsplit("@", 1)[1]
+        scrubbed = urlunsplit(url._replace(netloc=f"{user}{host}"))
+        if arg == "--storage":
+            rest[index + 1] = scrubbed
+        else:
+            rest[index] = f"--storage={scrubbed}"
+        sys.orig_argv = [item.replace(value, scrubbed) for item in sys.orig_argv]
+        print("The password of --storage goes to PostgreSQL through PGPASSWORD, not into the study or the run's files")
+    return rest
+
+
 def prepare_arguments(command: str, args: list[str]) -> list[str]:
     """The rl-zoo3 arguments of ``command`` with this wrapper's defaults filled in."""
     args = list(args)
@@ -144,6 +175,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"Unknown command {command!r}: use one of {', '.join(COMMANDS)}\n\n{USAGE}")
 
     acting: dict[str, Any] = {}
+    if command == "train":
+        args = keep_password_out_of_records(args)
     if command in ("enjoy", "record_video"):
         args, acting = pop_acting_settings(args)
     register_qvpo(acting)
