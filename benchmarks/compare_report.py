@@ -1,9 +1,9 @@
 """
 The report of benchmarks/compare.py: the combined CSV, a learning-curve PNG per env, and a markdown table.
 
-Statistics come from scipy.stats: the interquartile mean (IQM) over seeds is `trim_mean(x, 0.25)` (the
-function rliable's IQM uses), and its 95% confidence interval is a percentile bootstrap over seeds
-(`scipy.stats.bootstrap`, 10,000 resamples). rliable itself is not used: its latest release (1.2.0) needs
+Statistics come from sb3_qvpo.evaluation (scipy.stats): the interquartile mean (IQM) over seeds is
+`trim_mean(x, 0.25)` (the function rliable's IQM uses), and its 95% confidence interval is a percentile bootstrap
+over seeds (`scipy.stats.bootstrap`, 10,000 resamples). rliable itself is not used: its latest release (1.2.0) needs
 arch < 8, and arch 7 does not import with pandas 3. With 3 seeds the IQM trims nothing and equals the mean,
 and the bootstrap interval is wide and coarse: read it as a statement about these seeds, nothing more.
 """
@@ -15,9 +15,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
-from scipy import stats
+
+from sb3_qvpo.evaluation import format_iqm
 
 COLUMNS = ["algo", "env", "seed", "step", "mean_return", "std_return", "wall_s"]
 
@@ -37,22 +37,6 @@ def load_results(out: Path, specs: list[dict]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)[COLUMNS]
 
 
-def iqm(scores: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Interquartile mean: the mean of the middle 50% of the scores."""
-    return stats.trim_mean(scores, proportiontocut=0.25, axis=axis)
-
-
-def iqm_with_ci(scores: np.ndarray) -> tuple[float, float, float]:
-    """IQM and its 95% percentile-bootstrap interval (NaN bounds for fewer than two distinct scores)."""
-    scores = np.asarray(scores, dtype=float)
-    if len(scores) < 2 or np.ptp(scores) == 0:
-        return float(iqm(scores)), float("nan"), float("nan")
-    result = stats.bootstrap(
-        (scores,), iqm, n_resamples=10_000, confidence_level=0.95, method="percentile", rng=np.random.default_rng(0)
-    )
-    return float(iqm(scores)), float(result.confidence_interval.low), float(result.confidence_interval.high)
-
-
 def per_seed_summary(results: pd.DataFrame) -> pd.DataFrame:
     """Final (last evaluation) and best evaluation return of every run, and its training wall time."""
     last = results.sort_values("step").groupby(["env", "algo", "seed"]).tail(1).set_index(["env", "algo", "seed"])
@@ -60,11 +44,6 @@ def per_seed_summary(results: pd.DataFrame) -> pd.DataFrame:
     summary["final"] = last["mean_return"]
     summary["best"] = results.groupby(["env", "algo", "seed"])["mean_return"].max()
     return summary.reset_index()
-
-
-def format_ci(values: np.ndarray) -> str:
-    value, low, high = iqm_with_ci(values)
-    return f"{value:.1f}" if np.isnan(low) else f"{value:.1f} [{low:.1f}, {high:.1f}]"
 
 
 def write_table(results: pd.DataFrame, path: Path, envs: list[str], algos: list[str]) -> None:
@@ -81,7 +60,7 @@ def write_table(results: pd.DataFrame, path: Path, envs: list[str], algos: list[
                 continue
             final, best = runs["final"].to_numpy(), runs["best"].to_numpy()
             lines.append(
-                f"| {env_id} | {algo} | {len(runs)} | {int(runs['steps'].max())} | {format_ci(final)} | {format_ci(best)} "
+                f"| {env_id} | {algo} | {len(runs)} | {int(runs['steps'].max())} | {format_iqm(final)} | {format_iqm(best)} "
                 f"| {final.mean():.1f} ± {final.std():.1f} | {runs['wall_s'].mean() / 60:.1f} |"
             )
     lines.append("")

@@ -1,6 +1,7 @@
 """rl-zoo3 integration: the CLI wrapper, the shipped hyperparameters, bad input, the Optuna sampler."""
 
 import filecmp
+import subprocess
 import sys
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 import optuna
 import pytest
 import yaml
-from zoo_helpers import REPO_ROOT, run_zoo, write_tiny_conf
+from zoo_helpers import REPO_ROOT, run_zoo, write_tiny_conf, zoo_env
 
 from sb3_qvpo import QVPO
 from sb3_qvpo.presets import MUJOCO_CPU_PRESET
@@ -70,6 +71,26 @@ def test_train_continue_enjoy_record_plot(tmp_path: Path):
     run_zoo("plot_train", "-a", "qvpo", "-e", ENV_ID, "-f", "logs", "-w", "1", cwd=tmp_path)
     run_zoo("all_plots", "-a", "qvpo", "-e", ENV_ID, "-f", "logs", "--no-display", "-o", "results", cwd=tmp_path)
     assert (tmp_path / "results.pkl").is_file()
+
+
+@pytest.mark.expensive
+def test_report_writes_png_curves_and_an_iqm_table_headless(tmp_path: Path):
+    """QVPO and SAC runs of rl-zoo3 in one logs folder; report draws them without a display."""
+    conf = write_tiny_conf(tmp_path / "tiny.yml")
+    evals = ["--eval-freq", "100", "--eval-episodes", "2", "--num-threads", "1", "-f", "logs", "-n", "300"]
+    for seed in ("0", "1"):
+        run_zoo("train", "--env", ENV_ID, "-conf", str(conf), "--seed", seed, *evals, cwd=tmp_path)
+    run_zoo("train", "--algo", "sac", "--env", ENV_ID, "--seed", "0", *evals, "-params", "learning_starts:50", cwd=tmp_path)
+    env = {key: value for key, value in zoo_env().items() if key not in ("MPLBACKEND", "DISPLAY", "WAYLAND_DISPLAY")}
+    result = subprocess.run(
+        [sys.executable, "-m", "sb3_qvpo.zoo", "report", "-a", "qvpo", "sac", "-e", ENV_ID, "-f", "logs", "-o", "report"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    png = tmp_path / "report" / f"curves_{ENV_ID}.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    table = (tmp_path / "report" / "table.md").read_text()
+    assert f"| {ENV_ID} | QVPO-logs | 2 | 300 |" in table and f"| {ENV_ID} | SAC-logs | 1 | 300 |" in table
 
 
 @pytest.mark.expensive

@@ -6,6 +6,7 @@ Command line: rl-zoo3's scripts with QVPO registered.
     python -m sb3_qvpo.zoo record_video --env Pendulum-v1 -f logs/ -n 1000
     python -m sb3_qvpo.zoo plot_train -a qvpo -e Pendulum-v1 -f logs/
     python -m sb3_qvpo.zoo all_plots -a qvpo -e Pendulum-v1 -f logs/
+    python -m sb3_qvpo.zoo report -a qvpo sac -e Pendulum-v1 -f logs/ -o report/   # PNG curves, IQM table
 
 Every rl-zoo3 argument is passed on unchanged. Additions: ``--algo`` defaults to ``qvpo``;
 for QVPO, ``train`` reads the shipped ``hyperparams/qvpo.yml`` unless ``-conf`` is given (a shipped file
@@ -28,7 +29,7 @@ from sb3_qvpo.zoo.registration import ALGO_NAME, DEFAULT_CONFIG, register_qvpo
 
 SHIPPED_CONFIGS = DEFAULT_CONFIG.parent
 
-COMMANDS = ("train", "enjoy", "record_video", "plot_train", "plot_from_file", "all_plots")
+COMMANDS = ("train", "enjoy", "record_video", "plot_train", "plot_from_file", "all_plots", "report")
 # Commands whose --algo defaults to QVPO
 ALGO_COMMANDS = ("train", "enjoy", "record_video")
 
@@ -175,6 +176,11 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"Unknown command {command!r}: use one of {', '.join(COMMANDS)}\n\n{USAGE}")
 
     acting: dict[str, Any] = {}
+    if command == "report":
+        from sb3_qvpo.zoo.report import report
+
+        report(args)
+        return
     if command == "train":
         args = keep_password_out_of_records(args)
     if command in ("enjoy", "record_video"):
