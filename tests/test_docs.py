@@ -11,7 +11,7 @@ LINK = re.compile(r"\]\(([^)\s]+)\)")
 # a path in backticks: folders and a file name with one of the repository's extensions
 PATH = re.compile(r"`((?:[\w.-]+/)+[\w.-]+\.(?:py|md|yml|yaml|csv|png|txt|toml|json))`")
 # paths that commands in the docs write (outputs), not files of the repository
-WRITTEN = re.compile(r"^(OUT|DIR|logs|runs|compare_\w+|mujoco\w*_screen|preset_sweep|ddim_sweep|results)/")
+WRITTEN = re.compile(r"^(OUT|DIR|report|logs|runs|compare_\w+|mujoco\w*_screen|preset_sweep|ddim_sweep|results)/")
 
 
 def page_ids(pages: list[Path]) -> list[str]:
