@@ -272,10 +272,28 @@ class GaussianDiffusion(nn.Module):
         :return: actions x_0, shape (N, A)
         """
         schedule = self.reverse_schedule() if schedule is None else schedule
-        x = noise[schedule.n_steps]
-        for i in reversed(range(schedule.n_steps)):
-            x = reverse_step(x, i, noise_fn(x, schedule.timesteps[i]), noise[i], schedule.step_constants)
-        return x.clamp(-1.0, 1.0)
+        timesteps = schedule.timesteps
+        return run_reverse_process(
+            noise[schedule.n_steps], noise, schedule.step_constants, lambda x, i: noise_fn(x, timesteps[i])
+        )
+
+
+def run_reverse_process(
+    x_last: th.Tensor, noise: th.Tensor, constants: StepConstants, predict_noise: Callable[[th.Tensor, int], th.Tensor]
+) -> th.Tensor:
+    """
+    The reverse loop every sampler runs: from ``x_last`` (x_T) through ``reverse_step`` S times, then clipped.
+
+    :param x_last: x_T, shape (N, A), float32
+    :param noise: shape (S + 1, N, A): ``noise[i]`` is the z of reverse step i
+    :param constants: ``schedule.step_constants``
+    :param predict_noise: ``(x_t, i) -> eps_theta`` at the i-th visited level (index, not step number), shape (N, A)
+    :return: actions in [-1, 1], shape (N, A)
+    """
+    x = x_last
+    for i in reversed(range(constants.n_steps)):
+        x = reverse_step(x, i, predict_noise(x, i), noise[i], constants)
+    return x.clamp(-1.0, 1.0)
 
 
 def reverse_step(x_t: th.Tensor, i: int, noise_pred: th.Tensor, z: th.Tensor, constants: StepConstants) -> th.Tensor:
@@ -283,7 +301,7 @@ def reverse_step(x_t: th.Tensor, i: int, noise_pred: th.Tensor, z: th.Tensor, co
     Reverse step ``i``: ``x_prev = c1 clip(x0_hat, -1, 1) + c2 x_t + [i > 0] sigma z`` with
     ``x0_hat = sqrt_recip x_t - sqrt_recipm1 eps``, in four passes, ``c1 > 0`` moved inside the clip:
     ``x_prev = clip(c1 sqrt_recip x_t - c1 sqrt_recipm1 eps, -c1, c1) + c2 x_t + [i > 0] sigma z``.
-    Every sampler uses it, the reference loop and the fast ones.
+    Every sampler uses it, through ``run_reverse_process``.
 
     :param x_t: noisy actions at the step's level, shape (N, A), float32
     :param noise_pred: eps_theta(x_t, t, s), shape (N, A), float32 or bfloat16

@@ -25,7 +25,7 @@ from collections.abc import Callable
 import torch as th
 from torch import nn
 
-from sb3_qvpo.diffusion import GaussianDiffusion, ReverseSchedule, StepConstants, reverse_step
+from sb3_qvpo.diffusion import GaussianDiffusion, ReverseSchedule, StepConstants, run_reverse_process
 from sb3_qvpo.fast.kernels import Workspace, hidden_stack, linear_parameters, negated_layers, use_fused_mish
 from sb3_qvpo.fast.torch_internals import onednn_bfloat16_supported
 from sb3_qvpo.networks import NoisePredictionNet, sinusoidal_embedding
@@ -88,15 +88,15 @@ def denoise_functional(
     :return: actions in [-1, 1], shape (B * K, A)
     """
     n_states, n_candidates, action_dim = x_last.shape
-    x = x_last.reshape(n_states * n_candidates, action_dim)
-    for t in reversed(range(constants.n_steps)):
+
+    def predict_noise(x: th.Tensor, t: int) -> th.Tensor:
         pre = th.matmul(x.to(w_x_t.dtype).view(n_states, n_candidates, action_dim), w_x_t) + cond[t].unsqueeze(1)
         h = activation(pre.view(n_states * n_candidates, -1))
         for weight, bias in layers:
             h = activation(th.addmm(bias, h, weight.t()))
-        noise_pred = th.addmm(output[1], h, output[0].t())
-        x = reverse_step(x, t, noise_pred, noise[t], constants)
-    return x.clamp(-1.0, 1.0)
+        return th.addmm(output[1], h, output[0].t())
+
+    return run_reverse_process(x_last.reshape(n_states * n_candidates, action_dim), noise, constants, predict_noise)
 
 
 class CandidateSampler:
@@ -220,8 +220,7 @@ class CandidateSampler:
         w_x_batched = w_x_t.expand(n_states, action_dim, hidden_dim)
         sign = -1.0 if negated else 1.0
 
-        x = x_last.reshape(n_samples, action_dim)
-        for t in reversed(range(constants.n_steps)):
+        def predict_noise(x: th.Tensor, t: int) -> th.Tensor:
             x_in = x if dtype == x.dtype else x.to(dtype)
             if n_states == 1:  # acting in one environment: a plain product is cheaper than a batched one
                 pre = th.addmm(cond[t, 0], x_in, w_x_t, alpha=sign, out=pre_buffer)
@@ -233,9 +232,9 @@ class CandidateSampler:
                     alpha=sign,
                     out=pre_buffer.view(n_states, n_candidates, hidden_dim),
                 ).view(n_samples, hidden_dim)
-            noise_pred = hidden_stack(pre, layers, output, activation, negated, (pre_buffer, act_buffer), prepared)
-            x = reverse_step(x, t, noise_pred, noise[t], constants)
-        return x.clamp_(-1.0, 1.0)
+            return hidden_stack(pre, layers, output, activation, negated, (pre_buffer, act_buffer), prepared)
+
+        return run_reverse_process(x_last.reshape(n_samples, action_dim), noise, constants, predict_noise)
 
 
 class PlainSampler:
