@@ -160,6 +160,76 @@ def summary_table(out: Path, specs: list[dict]) -> str:
     return "\n".join(lines)
 
 
+# The published 100,000-step comparison (SAC, TD3 and the MuJoCo CPU preset), the screen's reference
+PUBLISHED_100K = Path(__file__).resolve().parents[1] / "docs" / "evidence" / "mujoco100k.csv"
+SCREEN_STEPS = (40_000, 45_000, 50_000)
+CONFIRM_STEPS = (90_000, 95_000, 100_000)
+COST_CAP = 3.2
+
+
+def projected_training_s(runs, budget: int = 100_000) -> float:
+    """A run's training time projected to ``budget`` steps from its time to its last step (mean over runs)."""
+    times = []
+    for _, run in runs.groupby(["env", "seed"]):
+        wall = run.set_index("step")["wall_s"]
+        last = int(wall.index.max())
+        per_step = (wall[last] - wall[10_000]) / (last - 10_000)
+        times.append(wall[last] + (budget - last) * per_step)
+    return float(sum(times) / len(times))
+
+
+def screen_table(out: Path, specs: list[dict], steps: tuple[int, ...] = SCREEN_STEPS) -> str:
+    """
+    The rule of docs/presets.md applied: per variant, each run's mean return over ``steps`` (per task and seed),
+    the score (mean of the tasks' ratios to SAC's published score over the same steps), the spread (half the
+    difference between the seeds' ratio-means), and the cost (projected 100,000-step training time over SAC's).
+    """
+    import pandas as pd
+    from compare_report import load_results
+
+    published = pd.read_csv(PUBLISHED_100K)
+    results = load_results(out, specs)
+    envs = list(dict.fromkeys(spec["env"] for spec in specs))
+    sac = published[published["algo"] == "sac"]
+    sac_score = {env: sac[(sac["env"] == env) & sac["step"].isin(steps)]["mean_return"].mean() for env in envs}
+    sac_time = sac[(sac["step"] == 100_000) & sac["env"].isin(envs)]["wall_s"].mean()
+    preset = published[(published["algo"] == "qvpo") & published["seed"].isin([0, 1])].assign(algo="published preset")
+    rows = pd.concat([preset, results], ignore_index=True)
+    seeds = sorted({spec["seed"] for spec in specs})
+    header = "| variant | " + " | ".join(f"{env} s{seed}" for env in envs for seed in seeds)
+    lines = [header + " | score | spread | cost | admissible |", "|---|" + "---|" * (len(envs) * len(seeds) + 4)]
+    for label in ["published preset", *dict.fromkeys(spec["label"] for spec in specs)]:
+        runs = rows[rows["algo"] == label]
+        cells, ratios = [], {seed: [] for seed in seeds}
+        for env in envs:
+            for seed in seeds:
+                run = runs[(runs["env"] == env) & (runs["seed"] == seed) & runs["step"].isin(steps)]
+                if len(run) < len(steps):
+                    cells.append("")
+                    continue
+                cells.append(f"{run['mean_return'].mean():.0f}")
+                ratios[seed].append(run["mean_return"].mean() / sac_score[env])
+        complete = all(len(values) == len(envs) for values in ratios.values())
+        per_seed = [sum(values) / len(envs) for values in ratios.values()] if complete else []
+        score = f"{sum(per_seed) / len(per_seed):.2f}" if complete else ""
+        spread = f"{(max(per_seed) - min(per_seed)) / 2:.2f}" if complete else ""
+        if complete:
+            cost = projected_training_s(runs[runs["env"].isin(envs)]) / sac_time
+            verdict = "yes" if cost <= COST_CAP else "no"
+            lines.append(
+                f"| {label.removeprefix('qvpo-')} | " + " | ".join(cells) + f" | {score} | {spread} | {cost:.2f} | {verdict} |"
+            )
+        else:
+            lines.append(f"| {label.removeprefix('qvpo-')} | " + " | ".join(cells) + " | | | | |")
+    lines.append("")
+    lines.append(
+        f"Each cell: a run's mean return at {', '.join(map(str, steps))} steps. SAC's score over the same steps "
+        + ", ".join(f"{env} {value:.0f}" for env, value in sac_score.items())
+        + f"; SAC's mean training time per 100,000-step run {sac_time / 60:.1f} min (published runs)."
+    )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sweep", choices=list(SWEEPS), default="cpu", help="which preset to measure (default: cpu)")
@@ -191,6 +261,10 @@ def main() -> None:
     written = write_report(out, specs)
     print("Wrote " + ", ".join(str(path) for path in written), flush=True)
     print(summary_table(out, specs))
+    if args.sweep == "mujoco100k":
+        steps = SCREEN_STEPS if args.stop_at is not None else CONFIRM_STEPS
+        (out / "screen_table.md").write_text(screen_table(out, specs, steps) + "\n")
+        print(screen_table(out, specs, steps))
     if failed:
         raise SystemExit(f"error: {len(failed)} run(s) failed: {failed}")
 
