@@ -67,9 +67,9 @@ class DiffusionPolicy(BasePolicy):
     :param sampling_backend: how candidates are sampled and scored: ``"fast"`` (default) or ``"plain"``, the
         straightforward computation the fast one is held to (float32, eager; for checking and timing)
 
-    The last seven (``n_behavior_candidates`` to ``sampling_eta``) only change how actions are drawn: they form
+    The last seven (``n_behavior_candidates`` to ``sampling_backend``) only change how actions are drawn: they form
     the policy's :class:`~sb3_qvpo.acting.ActingSettings` (``policy.acting``), which
-    :meth:`set_acting_settings` changes on a trained policy.
+    :meth:`set_acting_settings` changes on a trained policy (``QVPO.set_acting_settings`` also keeps them for ``save``).
     """
 
     actor: DiffusionActor
