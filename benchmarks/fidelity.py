@@ -21,6 +21,12 @@ deviation 1 / (2 sqrt(fan_in)) and zero biases (their truncation loop never chan
 with PyTorch's default (``--our-init authors`` gives this package theirs; measured, it does not help, see
 docs/evidence.md); their evaluation draws fresh noise at every call, this package's a fixed, seeded one.
 
+Every run checkpoints every --checkpoint-freq steps into OUT/runs/<impl>__<env>__<seed>/ (the agent with its
+optimizers and replay memory, the loop's random generators) and the same command resumes a killed run from its
+last checkpoint, or continues a run paused by --stop-at; the episode under way at the checkpoint is not saved, so
+a resumed run starts a new one there (seeded by the step). Finished runs are not trained again. --authors-code
+may be left out with --impls sb3_qvpo (then without the forward-equivalence check).
+
 Writes OUT/evals.csv (impl, env, seed, step, mean_return, std_return), OUT/table.md and prints both tables.
 """
 
@@ -36,11 +42,14 @@ from types import SimpleNamespace
 import gymnasium as gym
 import numpy as np
 import torch as th
+from compare import CHECKPOINT, add_resume_arguments, check_resume_arguments, read_checkpoint, write_atomically  # benchmarks/compare.py
 from stable_baselines3.common.logger import Logger
 
 from sb3_qvpo import QVPO
+from sb3_qvpo.diffusion import make_beta_schedule
 
 IMPLS = ("authors", "sb3_qvpo")
+CSV_HEADER = "impl,env,seed,step,mean_return,std_return"
 
 
 def load_authors_code(path: Path) -> SimpleNamespace:
@@ -124,6 +133,7 @@ def make_our_model(env: gym.Env, settings: dict, seed: int, capacity: int) -> QV
         n_train_candidates=settings["n_train_candidates"],
         n_eval_candidates=settings["n_eval_candidates"],
         policy_kwargs=dict(net_arch=[settings["width"]] * 3),
+        ent_coef_decay_steps=settings["ent_coef_decay_steps"],
         seed=seed,
         device="cpu",
     )
@@ -140,9 +150,23 @@ def make_our_model(env: gym.Env, settings: dict, seed: int, capacity: int) -> QV
 class AuthorsAgent:
     """The loop's interface over the authors' agent."""
 
-    def __init__(self, code: SimpleNamespace, env: gym.Env, settings: dict, capacity: int, total_steps: int):
-        self.agent = make_authors_agent(code, env, settings, capacity)
-        self.gamma, self.batch_size, self.total_steps = 0.99, settings["batch_size"], total_steps
+    def __init__(self, agent, settings: dict, total_steps: int):
+        self.agent = agent
+        self.gamma, self.batch_size = 0.99, settings["batch_size"]
+        self.decay_steps = settings["ent_coef_decay_steps"] or total_steps
+
+    @classmethod
+    def create(cls, code: SimpleNamespace, env: gym.Env, settings: dict, seed: int, total_steps: int) -> "AuthorsAgent":
+        return cls(make_authors_agent(code, env, settings, total_steps), settings, total_steps)
+
+    @classmethod
+    def load(cls, files: list[Path], settings: dict, total_steps: int) -> "AuthorsAgent":
+        return cls(th.load(files[0], weights_only=False), settings, total_steps)
+
+    def save(self, run_dir: Path, step: int) -> list[str]:
+        name = f"checkpoint_{step}_agent.pt"
+        write_atomically(run_dir / name, lambda path: th.save(self.agent, path))
+        return [name]
 
     def act(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
         return self.agent.sample_action(obs, eval=deterministic)
@@ -152,16 +176,33 @@ class AuthorsAgent:
 
     def update(self, step: int) -> None:
         self.agent.train(step, 1, batch_size=self.batch_size)
-        alpha = 0.02  # their main.py, after every update
-        self.agent.entropy_alpha = min(alpha, max(0.002, alpha - step / self.total_steps * alpha))
+        alpha = 0.02  # their main.py, after every update (over their --num_steps there)
+        self.agent.entropy_alpha = min(alpha, max(0.002, alpha - step / self.decay_steps * alpha))
 
 
 class OurAgent:
     """The loop's interface over sb3_qvpo's QVPO, bypassing learn() so that both agents share the loop."""
 
-    def __init__(self, env: gym.Env, settings: dict, seed: int, capacity: int, total_steps: int):
-        self.model = make_our_model(env, settings, seed, capacity)
+    def __init__(self, model: QVPO, settings: dict, total_steps: int):
+        self.model = model
         self.batch_size, self.total_steps = settings["batch_size"], total_steps
+
+    @classmethod
+    def create(cls, code: SimpleNamespace | None, env: gym.Env, settings: dict, seed: int, total_steps: int) -> "OurAgent":
+        return cls(make_our_model(env, settings, seed, total_steps), settings, total_steps)
+
+    @classmethod
+    def load(cls, files: list[Path], settings: dict, total_steps: int) -> "OurAgent":
+        model = QVPO.load(files[0], device="cpu")
+        model.load_replay_buffer(files[1])
+        model.set_logger(Logger(folder=None, output_formats=[]))
+        return cls(model, settings, total_steps)
+
+    def save(self, run_dir: Path, step: int) -> list[str]:
+        names = [f"checkpoint_{step}.zip", f"checkpoint_{step}_buffer.pkl"]
+        write_atomically(run_dir / names[0], self.model.save)
+        write_atomically(run_dir / names[1], self.model.save_replay_buffer)
+        return names
 
     def act(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
         return self.model.predict(obs, deterministic=deterministic)[0]
@@ -174,6 +215,9 @@ class OurAgent:
         self.model.num_timesteps = step
         self.model._current_progress_remaining = 1.0 - step / self.total_steps
         self.model.train(1, self.batch_size)
+
+
+AGENTS: dict[str, type[AuthorsAgent] | type[OurAgent]] = {"authors": AuthorsAgent, "sb3_qvpo": OurAgent}
 
 
 def evaluate(agent, env_id: str, episodes: int, seed: int) -> tuple[float, float]:
@@ -190,43 +234,116 @@ def evaluate(agent, env_id: str, episodes: int, seed: int) -> tuple[float, float
     return float(np.mean(returns)), float(np.std(returns))
 
 
-def train(impl: str, env_id: str, seed: int, steps: int, args: argparse.Namespace, code, csv) -> dict:
-    th.manual_seed(seed)
-    np.random.seed(seed)
+# Checkpoints: the agent's files, then the loop's (random generators, update times), then checkpoint.json, each
+# written under a temporary name and renamed, so that a kill at any moment leaves the previous checkpoint whole.
+
+
+def save_checkpoint(
+    run_dir: Path, agent, step: int, update_times: list[float], resumed_from: list[int], settings: dict
+) -> None:
+    files = agent.save(run_dir, step)
+    loop = dict(torch_rng=th.get_rng_state(), numpy_rng=np.random.get_state(), update_times=update_times)
+    files.append(f"checkpoint_{step}_loop.pt")
+    write_atomically(run_dir / files[-1], lambda path: th.save(loop, path))
+    previous = read_checkpoint(run_dir)
+    state = dict(step=step, files=files, resumed_from=resumed_from, settings=settings)
+    write_atomically(run_dir / CHECKPOINT, lambda path: path.write_text(json.dumps(state, indent=2)))
+    if previous is not None and previous["step"] != step:
+        for name in previous["files"]:
+            (run_dir / name).unlink(missing_ok=True)
+
+
+def check_same_settings(run_dir: Path, saved: dict, settings: dict) -> None:
+    differ = sorted(key for key in settings.keys() | saved.keys() if saved.get(key) != settings.get(key))
+    if differ:
+        raise SystemExit(
+            f"error: {run_dir} holds a run with other settings ({', '.join(differ)}); "
+            "use another --out, or delete that folder to start the run again"
+        )
+
+
+def run_settings(impl: str, env_id: str, seed: int, steps: int, args: argparse.Namespace) -> dict:
+    """Everything that defines one run (the runner's checkpoint frequency and pause do not)."""
+    keys = ("n_diffusion_steps", "n_train_candidates", "n_eval_candidates", "width", "batch_size", "learning_starts")
+    settings = {key: getattr(args, key) for key in keys}
+    settings.update(eval_freq=args.eval_freq, eval_episodes=args.eval_episodes, our_init=args.our_init)
+    settings.update(ent_coef_decay_steps=args.ent_coef_decay_steps, impl=impl, env=env_id, seed=seed, steps=steps)
+    return settings
+
+
+def train(impl: str, env_id: str, seed: int, steps: int, args: argparse.Namespace, code) -> dict | None:
+    """One run, resumed from its checkpoint if it has one; its result, or None if it paused at --stop-at."""
+    run_dir = args.out / "runs" / f"{impl}__{env_id.replace('/', '_')}__{seed}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    settings, done_path, csv_path = run_settings(impl, env_id, seed, steps, args), run_dir / "done.json", run_dir / "evals.csv"
+    if done_path.exists():
+        done = json.loads(done_path.read_text())
+        check_same_settings(run_dir, done["settings"], settings)
+        return done["result"]
     env = gym.make(env_id)
-    settings = vars(args)
-    if impl == "authors":
-        agent: AuthorsAgent | OurAgent = AuthorsAgent(code, env, settings, steps, steps)
+    agent_class = AGENTS[impl]
+    checkpoint = read_checkpoint(run_dir)
+    if checkpoint is None:
+        th.manual_seed(seed)
+        np.random.seed(seed)
+        agent = agent_class.create(code, env, settings, seed, steps)
+        env.action_space.seed(seed)
+        obs, _ = env.reset(seed=seed)
+        first_step, update_times, resumed_from, rows = 1, [], [], []
     else:
-        agent = OurAgent(env, settings, seed, steps, steps)
-    env.action_space.seed(seed)
-    obs, _ = env.reset(seed=seed)
-    update_times, evaluations = [], []
-    for step in range(1, steps + 1):
-        if step <= args.learning_starts:
-            action = env.action_space.sample()
-        else:
-            action = agent.act(obs, deterministic=False)
-        next_obs, reward, terminated, truncated, _ = env.step(action)
-        agent.store(obs, action, float(reward), next_obs, terminated)
-        obs = next_obs
-        if terminated or truncated:
-            obs, _ = env.reset()
-        if step >= args.learning_starts:
-            start = time.process_time()
-            agent.update(step)
-            update_times.append(time.process_time() - start)
-        if step % args.eval_freq == 0:
-            mean_return, std_return = evaluate(agent, env_id, args.eval_episodes, seed + 10_000 + step)
-            evaluations.append(mean_return)
-            csv.write(f"{impl},{env_id},{seed},{step},{mean_return:.2f},{std_return:.2f}\n")
-            csv.flush()
-            print(f"{impl} {env_id} seed {seed} step {step}: {mean_return:.1f} +/- {std_return:.1f}", flush=True)
-    return dict(
+        check_same_settings(run_dir, checkpoint["settings"], settings)
+        first_step = checkpoint["step"] + 1
+        agent = agent_class.load([run_dir / name for name in checkpoint["files"][:-1]], settings, steps)
+        loop = th.load(run_dir / checkpoint["files"][-1], weights_only=False)
+        th.set_rng_state(loop["torch_rng"])
+        np.random.set_state(loop["numpy_rng"])
+        update_times, resumed_from = loop["update_times"], [*checkpoint["resumed_from"], checkpoint["step"]]
+        # the episode under way at the checkpoint is not part of it: a new one, seeded by the step
+        env.action_space.seed(seed + checkpoint["step"])
+        obs, _ = env.reset(seed=seed + checkpoint["step"])
+        rows = [row for row in csv_path.read_text().splitlines()[1:] if int(row.split(",")[3]) <= checkpoint["step"]]
+        print(f"{impl} {env_id} seed {seed}: resuming from the checkpoint at step {checkpoint['step']}", flush=True)
+    write_atomically(csv_path, lambda path: path.write_text("\n".join([CSV_HEADER, *rows]) + "\n"))
+
+    with open(csv_path, "a") as csv:
+        for step in range(first_step, steps + 1):
+            if step <= args.learning_starts:
+                action = env.action_space.sample()
+            else:
+                action = agent.act(obs, deterministic=False)
+            next_obs, reward, terminated, truncated, _ = env.step(action)
+            agent.store(obs, action, float(reward), next_obs, terminated)
+            obs = next_obs
+            if terminated or truncated:
+                obs, _ = env.reset()
+            if step >= args.learning_starts:
+                start = time.process_time()
+                agent.update(step)
+                update_times.append(time.process_time() - start)
+            if step % args.eval_freq == 0:
+                mean_return, std_return = evaluate(agent, env_id, args.eval_episodes, seed + 10_000 + step)
+                csv.write(f"{impl},{env_id},{seed},{step},{mean_return:.2f},{std_return:.2f}\n")
+                csv.flush()
+                print(f"{impl} {env_id} seed {seed} step {step}: {mean_return:.1f} +/- {std_return:.1f}", flush=True)
+            pause = args.stop_at is not None and step == args.stop_at and step < steps
+            if args.checkpoint_freq and (step % args.checkpoint_freq == 0 or pause) and step < steps:
+                save_checkpoint(run_dir, agent, step, update_times, resumed_from, settings)
+            if pause:
+                print(f"{impl} {env_id} seed {seed}: paused at step {step} (--stop-at): run again without it to go on")
+                return None
+
+    evaluations = [float(row.split(",")[4]) for row in csv_path.read_text().splitlines()[1:]]
+    result = dict(
         final=evaluations[-1] if evaluations else float("nan"),
         best=max(evaluations, default=float("nan")),
         ms_per_update=1e3 * statistics.median(update_times) if update_times else float("nan"),
     )
+    done = dict(settings=settings, result=result, resumed_from=resumed_from)
+    write_atomically(done_path, lambda path: path.write_text(json.dumps(done, indent=2)))
+    if checkpoint := read_checkpoint(run_dir):
+        for name in [*checkpoint["files"], CHECKPOINT]:
+            (run_dir / name).unlink(missing_ok=True)
+    return result
 
 
 def forward_equivalence(code: SimpleNamespace, args: argparse.Namespace, env_id: str) -> dict[str, float]:
@@ -271,10 +388,11 @@ def forward_equivalence(code: SimpleNamespace, args: argparse.Namespace, env_id:
         our_eps = net(noise[0], t, repeated)
         their_q = th.cat(theirs.critic(repeated, their_samples), dim=1)
         our_q = th.cat(critic(repeated, their_samples), dim=1)
-    our_schedule = ours.policy.actor.diffusion
+    our_betas = th.as_tensor(make_beta_schedule(ours.policy.beta_schedule, steps), dtype=th.float32)
+    our_alphas_cumprod = ours.policy.actor.diffusion.sqrt_alphas_cumprod.float() ** 2
     return {
-        "betas": float((our_schedule.betas.float() - diffusion.betas).abs().max()),
-        "alphas_cumprod": float((our_schedule.alphas_cumprod.float() - diffusion.alphas_cumprod).abs().max()),
+        "betas": float((our_betas - diffusion.betas).abs().max()),
+        "alphas_cumprod": float((our_alphas_cumprod - diffusion.alphas_cumprod).abs().max()),
         "denoiser output": float((our_eps - their_eps).abs().max()),
         "reverse samples (same noise)": float((our_samples - their_samples).abs().max()),
         "critic values": float((our_q - their_q).abs().max()),
@@ -293,7 +411,9 @@ def parse_envs(items: list[str]) -> dict[str, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--authors-code", type=Path, required=True, help="a clone of github.com/wadx2019/qvpo")
+    parser.add_argument(
+        "--authors-code", type=Path, help="a clone of github.com/wadx2019/qvpo (not needed with --impls sb3_qvpo)"
+    )
     parser.add_argument("--envs", nargs="+", default=["Pendulum-v1=10000", "InvertedPendulum-v5=16000"], metavar="ENV=STEPS")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--impls", nargs="+", choices=IMPLS, default=list(IMPLS))
@@ -306,31 +426,57 @@ def main() -> None:
     parser.add_argument("--eval-freq", type=int, default=2000)
     parser.add_argument("--eval-episodes", type=int, default=5)
     parser.add_argument(
+        "--ent-coef-decay-steps",
+        type=int,
+        default=None,
+        metavar="STEPS",
+        help="steps over which the entropy coefficient decays to its floor (default: each run's own; the paper's: 1000000)",
+    )
+    parser.add_argument(
         "--our-init",
         choices=["default", "authors"],
         default="default",
         help="this package's networks with PyTorch's initialisation (default) or the authors'",
     )
     parser.add_argument("--out", type=Path, default=Path("fidelity"))
+    add_resume_arguments(parser)
     args = parser.parse_args()
+    check_resume_arguments(parser, args)
+    if args.stop_at is not None and not args.checkpoint_freq:
+        parser.error("--stop-at needs checkpoints (--checkpoint-freq > 0)")
+    if args.ent_coef_decay_steps is not None and args.ent_coef_decay_steps <= 0:
+        parser.error("--ent-coef-decay-steps must be positive")
+    if args.authors_code is None and "authors" in args.impls:
+        parser.error("--authors-code is needed to run the authors' implementation (or pass --impls sb3_qvpo)")
     th.set_num_threads(1)
-    code = load_authors_code(args.authors_code)
+    code = load_authors_code(args.authors_code) if args.authors_code is not None else None
     envs = parse_envs(args.envs)
     for env_id in envs:
         gym.spec(env_id)  # an unknown id fails here, before any training
 
     args.out.mkdir(parents=True, exist_ok=True)
-    equivalence = forward_equivalence(code, args, next(iter(envs)))
-    rows = []
-    with open(args.out / "evals.csv", "w") as csv:
-        csv.write("impl,env,seed,step,mean_return,std_return\n")
-        for env_id, steps in envs.items():
-            for seed in args.seeds:
-                for impl in args.impls:
-                    rows.append((env_id, seed, impl, train(impl, env_id, seed, steps, args, code, csv)))
+    equivalence = forward_equivalence(code, args, next(iter(envs))) if code is not None else {}
+    rows, paused = [], []
+    for env_id, steps in envs.items():
+        for seed in args.seeds:
+            for impl in args.impls:
+                result = train(impl, env_id, seed, steps, args, code)
+                if result is None:
+                    paused.append(f"{impl} {env_id} seed {seed}")
+                else:
+                    rows.append((env_id, seed, impl, result))
+    run_csvs = [
+        args.out / "runs" / f"{impl}__{env_id.replace('/', '_')}__{seed}" / "evals.csv"
+        for env_id in envs
+        for seed in args.seeds
+        for impl in args.impls
+    ]
+    evaluations = [row for path in run_csvs for row in path.read_text().splitlines()[1:]]
+    (args.out / "evals.csv").write_text("\n".join([CSV_HEADER, *evaluations]) + "\n")
 
     settings = {key: getattr(args, key) for key in ("n_diffusion_steps", "n_train_candidates", "n_eval_candidates")}
     settings.update(width=args.width, batch_size=args.batch_size, learning_starts=args.learning_starts, our_init=args.our_init)
+    settings.update(ent_coef_decay_steps=args.ent_coef_decay_steps)
     lines = [
         f"Settings: {json.dumps(settings)}; evaluation every {args.eval_freq} steps on {args.eval_episodes} episodes.",
         "",
@@ -342,8 +488,11 @@ def main() -> None:
             f"| {env_id} | {seed} | {impl} | {envs[env_id]} | {result['final']:.1f} | {result['best']:.1f} "
             f"| {result['ms_per_update']:.1f} |"
         )
-    lines += ["", "| forward equivalence (authors' initial weights copied into ours) | max abs difference |", "|---|---|"]
-    lines += [f"| {name} | {value:.2e} |" for name, value in equivalence.items()]
+    if paused:
+        lines += ["", f"Paused at step {args.stop_at} (the same command without --stop-at goes on): {', '.join(paused)}."]
+    if equivalence:
+        lines += ["", "| forward equivalence (authors' initial weights copied into ours) | max abs difference |", "|---|---|"]
+        lines += [f"| {name} | {value:.2e} |" for name, value in equivalence.items()]
     (args.out / "table.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -1,7 +1,9 @@
 """The README's main job and the benchmark scripts run end to end (with tiny budgets)."""
 
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -112,3 +114,40 @@ def test_preset_sweep_writes_its_table(tmp_path):
     table = (out / "table.md").read_text()
     for env_id in ("Pendulum-v1", "InvertedPendulum-v5"):
         assert f"| {env_id} | qvpo-2x64-T5-N16 | 1 | 1050 |" in table
+
+
+def test_fidelity_script_pauses_resumes_and_skips_finished_runs(tmp_path):
+    """This package's side of benchmarks/fidelity.py (no clone of the authors' code needed): a run paused by
+    --stop-at continues from its checkpoint, the same way in two processes; a finished run is not trained again."""
+    args = [
+        "--impls", "sb3_qvpo", "--envs", "Pendulum-v1=500", "--seeds", "0", "--n-diffusion-steps", "2",
+        "--n-train-candidates", "4", "--n-eval-candidates", "4", "--width", "16", "--batch-size", "32",
+        "--learning-starts", "200", "--eval-freq", "100", "--eval-episodes", "1", "--checkpoint-freq", "200",
+    ]  # fmt: skip
+    first, second = tmp_path / "first", tmp_path / "second"
+    result = run_script("benchmarks/fidelity.py", *args, "--stop-at", "300", "--out", str(first))
+    assert result.returncode == 0, result.stderr
+    assert "Paused at step 300" in result.stdout and "forward equivalence" not in result.stdout
+    run_dir = Path("runs") / "sb3_qvpo__Pendulum-v1__0"
+    assert json.loads((first / run_dir / "checkpoint.json").read_text())["step"] == 300
+    assert [row.split(",")[3] for row in (first / "evals.csv").read_text().splitlines()[1:]] == ["100", "200", "300"]
+    shutil.copytree(first, second)
+
+    results = [run_script("benchmarks/fidelity.py", *args, "--out", str(out)) for out in (first, second)]
+    for result in results:
+        assert result.returncode == 0, result.stderr
+        assert "resuming from the checkpoint at step 300" in result.stdout
+    evals = [(out / "evals.csv").read_text() for out in (first, second)]
+    assert evals[0] == evals[1]
+    assert [row.split(",")[3] for row in evals[0].splitlines()[1:]] == ["100", "200", "300", "400", "500"]
+    done = json.loads((first / run_dir / "done.json").read_text())
+    assert done["resumed_from"] == [300] and not (first / run_dir / "checkpoint.json").exists()
+    assert not list((first / run_dir).glob("checkpoint_*"))
+
+    again = run_script("benchmarks/fidelity.py", *args, "--out", str(first))
+    assert again.returncode == 0 and "step" not in again.stdout.split("Settings:")[0]  # nothing trained
+    assert (first / "evals.csv").read_text() == evals[0] and "| Pendulum-v1 | 0 | sb3_qvpo | 500 |" in again.stdout
+
+    changed = run_script("benchmarks/fidelity.py", *args[:-2], "--checkpoint-freq", "100", "--width", "8", "--out", str(first))
+    assert changed.returncode != 0 and "other settings (width)" in changed.stderr
+    assert "--authors-code is needed" in run_script("benchmarks/fidelity.py", "--impls", "authors").stderr
