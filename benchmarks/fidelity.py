@@ -42,7 +42,13 @@ from types import SimpleNamespace
 import gymnasium as gym
 import numpy as np
 import torch as th
-from compare import CHECKPOINT, add_resume_arguments, check_resume_arguments, read_checkpoint, write_atomically  # benchmarks/compare.py
+from compare import (
+    CHECKPOINT,
+    add_resume_arguments,
+    check_resume_arguments,
+    read_checkpoint,
+    write_atomically,
+)  # benchmarks/compare.py
 from stable_baselines3.common.logger import Logger
 
 from sb3_qvpo import QVPO
@@ -271,6 +277,12 @@ def run_settings(impl: str, env_id: str, seed: int, steps: int, args: argparse.N
     return settings
 
 
+def evaluation_step(row: str) -> float:
+    """The step of an evaluation row of evals.csv; infinite for a row cut by a kill."""
+    fields = row.split(",")
+    return int(fields[3]) if len(fields) == len(CSV_HEADER.split(",")) and fields[3].isdigit() else float("inf")
+
+
 def train(impl: str, env_id: str, seed: int, steps: int, args: argparse.Namespace, code) -> dict | None:
     """One run, resumed from its checkpoint if it has one; its result, or None if it paused at --stop-at."""
     run_dir = args.out / "runs" / f"{impl}__{env_id.replace('/', '_')}__{seed}"
@@ -301,7 +313,7 @@ def train(impl: str, env_id: str, seed: int, steps: int, args: argparse.Namespac
         # the episode under way at the checkpoint is not part of it: a new one, seeded by the step
         env.action_space.seed(seed + checkpoint["step"])
         obs, _ = env.reset(seed=seed + checkpoint["step"])
-        rows = [row for row in csv_path.read_text().splitlines()[1:] if int(row.split(",")[3]) <= checkpoint["step"]]
+        rows = [row for row in csv_path.read_text().splitlines()[1:] if evaluation_step(row) <= checkpoint["step"]]
         print(f"{impl} {env_id} seed {seed}: resuming from the checkpoint at step {checkpoint['step']}", flush=True)
     write_atomically(csv_path, lambda path: path.write_text("\n".join([CSV_HEADER, *rows]) + "\n"))
 
