@@ -172,3 +172,47 @@ def test_zoo_hyperparams_are_rl_zoo3s_tuned_ones():
     assert [layer.out_features for layer in model.actor.mu if hasattr(layer, "out_features")] == [400, 300, 3]
     with pytest.raises(SystemExit, match="has no entry for NoSuchTask-v5"):
         compare.zoo_hyperparams("sac", "NoSuchTask-v5")
+
+
+def test_screen_table_applies_the_rule_of_the_presets_page(tmp_path):
+    """preset_sweep.screen_table: per-run means over the scored steps, the score as the mean of the tasks' ratios
+    to SAC's published score, the spread, the training ms per step and the cost, from synthetic paused runs."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import preset_sweep
+    finally:
+        sys.path.pop(0)
+    published = pd.read_csv(preset_sweep.PUBLISHED_100K)
+    sac = published[published["algo"] == "sac"]
+    steps = preset_sweep.SCREEN_STEPS
+    sac_score = {
+        env: sac[(sac["env"] == env) & sac["step"].isin(steps)]["mean_return"].mean()
+        for env in ("Hopper-v5", "HalfCheetah-v5")
+    }
+    sac_time = sac[(sac["step"] == 100_000) & sac["env"].isin(list(sac_score))]["wall_s"].mean()
+
+    specs, ratio = [], {0: 0.5, 1: 1.5}  # seed 0 at half SAC's score, seed 1 at 1.5 times, on both tasks
+    for env in sac_score:
+        for seed in (0, 1):
+            spec = dict(label="qvpo-test", env=env, seed=seed, timesteps=100_000, stop_at=50_000)
+            specs.append(spec)
+            run_dir = tmp_path / "runs" / f"qvpo-test__{env}__{seed}"
+            run_dir.mkdir(parents=True)
+            rows = [
+                dict(algo="qvpo-test", env=env, seed=seed, step=step, mean_return=ratio[seed] * sac_score[env], std_return=0.0,
+                     wall_s=1.0 + 0.02 * max(0, step - 10_000))  # 20 ms per step after the random ones
+                for step in range(5_000, 50_001, 5_000)
+            ]  # fmt: skip
+            pd.DataFrame(rows).to_csv(run_dir / "evals.csv", index=False)
+            (run_dir / "checkpoint.json").write_text(json.dumps({"step": 50_000}))
+    table = preset_sweep.screen_table(tmp_path, specs, steps)
+    row = next(line for line in table.splitlines() if line.startswith("| test |"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    hopper, cheetah = sac_score["Hopper-v5"], sac_score["HalfCheetah-v5"]
+    assert cells[1:5] == [f"{0.5 * hopper:.0f}", f"{1.5 * hopper:.0f}", f"{0.5 * cheetah:.0f}", f"{1.5 * cheetah:.0f}"]
+    cost = (1.0 + 0.02 * 90_000) / sac_time
+    assert cells[5:] == ["1.00", "0.50", "20.0", f"{cost:.2f}", "yes" if cost <= preset_sweep.COST_CAP else "no"]
+    # a variant missing a run gets no score
+    (tmp_path / "runs" / "qvpo-test__Hopper-v5__1" / "checkpoint.json").write_text(json.dumps({"step": 40_000}))
+    row = next(line for line in preset_sweep.screen_table(tmp_path, specs, steps).splitlines() if line.startswith("| test |"))
+    assert [cell.strip() for cell in row.strip("|").split("|")][5] == ""
