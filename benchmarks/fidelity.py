@@ -268,13 +268,20 @@ def check_same_settings(run_dir: Path, saved: dict, settings: dict) -> None:
         )
 
 
-def run_settings(impl: str, env_id: str, seed: int, steps: int, args: argparse.Namespace) -> dict:
-    """Everything that defines one run (the runner's checkpoint frequency and pause do not)."""
+def shared_settings(args: argparse.Namespace) -> dict:
+    """The settings every run of the command shares (the runner's checkpoint frequency and pause are not among them)."""
     keys = ("n_diffusion_steps", "n_train_candidates", "n_eval_candidates", "width", "batch_size", "learning_starts")
-    settings = {key: getattr(args, key) for key in keys}
-    settings.update(eval_freq=args.eval_freq, eval_episodes=args.eval_episodes, our_init=args.our_init)
-    settings.update(ent_coef_decay_steps=args.ent_coef_decay_steps, impl=impl, env=env_id, seed=seed, steps=steps)
-    return settings
+    keys += ("eval_freq", "eval_episodes", "our_init", "ent_coef_decay_steps")
+    return {key: getattr(args, key) for key in keys}
+
+
+def run_settings(impl: str, env_id: str, seed: int, steps: int, args: argparse.Namespace) -> dict:
+    """Everything that defines one run."""
+    return dict(shared_settings(args), impl=impl, env=env_id, seed=seed, steps=steps)
+
+
+def run_dir_of(out: Path, impl: str, env_id: str, seed: int) -> Path:
+    return out / "runs" / f"{impl}__{env_id.replace('/', '_')}__{seed}"
 
 
 def evaluation_step(row: str) -> float:
@@ -285,7 +292,7 @@ def evaluation_step(row: str) -> float:
 
 def train(impl: str, env_id: str, seed: int, steps: int, args: argparse.Namespace, code) -> dict | None:
     """One run, resumed from its checkpoint if it has one; its result, or None if it paused at --stop-at."""
-    run_dir = args.out / "runs" / f"{impl}__{env_id.replace('/', '_')}__{seed}"
+    run_dir = run_dir_of(args.out, impl, env_id, seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     settings, done_path, csv_path = run_settings(impl, env_id, seed, steps, args), run_dir / "done.json", run_dir / "evals.csv"
     if done_path.exists():
@@ -478,19 +485,13 @@ def main() -> None:
                 else:
                     rows.append((env_id, seed, impl, result))
     run_csvs = [
-        args.out / "runs" / f"{impl}__{env_id.replace('/', '_')}__{seed}" / "evals.csv"
-        for env_id in envs
-        for seed in args.seeds
-        for impl in args.impls
+        run_dir_of(args.out, impl, env_id, seed) / "evals.csv" for env_id in envs for seed in args.seeds for impl in args.impls
     ]
     evaluations = [row for path in run_csvs for row in path.read_text().splitlines()[1:]]
     (args.out / "evals.csv").write_text("\n".join([CSV_HEADER, *evaluations]) + "\n")
 
-    settings = {key: getattr(args, key) for key in ("n_diffusion_steps", "n_train_candidates", "n_eval_candidates")}
-    settings.update(width=args.width, batch_size=args.batch_size, learning_starts=args.learning_starts, our_init=args.our_init)
-    settings.update(ent_coef_decay_steps=args.ent_coef_decay_steps)
     lines = [
-        f"Settings: {json.dumps(settings)}; evaluation every {args.eval_freq} steps on {args.eval_episodes} episodes.",
+        f"Settings: {json.dumps(shared_settings(args))}.",
         "",
         "| env | seed | implementation | steps | final return | best return | CPU ms per update (median) |",
         "|---|---|---|---|---|---|---|",
