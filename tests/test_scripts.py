@@ -151,3 +151,23 @@ def test_fidelity_script_pauses_resumes_and_skips_finished_runs(tmp_path):
     changed = run_script("benchmarks/fidelity.py", *args[:-2], "--checkpoint-freq", "100", "--width", "8", "--out", str(first))
     assert changed.returncode != 0 and "other settings (width)" in changed.stderr
     assert "--authors-code is needed" in run_script("benchmarks/fidelity.py", "--impls", "authors").stderr
+
+
+def test_preset_cost_prints_every_model_beside_sac():
+    result = run_script(
+        "benchmarks/preset_cost.py",
+        *("--sweep", "cpu", "--variants", "2x64-T5-N16", "--env", "Pendulum-v1"),
+        *("--steps", "3", "--rounds", "2", "--warmup", "300"),
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "Pendulum-v1, median of 2 x 3 steps" in lines[0] and "family" in lines[0]
+    rows = {line.split(" | ")[0].removeprefix("| "): line for line in lines if line.startswith("| ") and "---" not in line}
+    assert list(rows) == ["variant", "sac", "td3", "2x64-T5-N16"]
+    assert rows["sac"].endswith("| 1.00 |")
+    assert float(rows["2x64-T5-N16"].split(" | ")[1]) > 0
+
+
+def test_preset_cost_refuses_an_unknown_variant():
+    result = run_script("benchmarks/preset_cost.py", "--sweep", "cpu", "--variants", "3x999")
+    assert result.returncode != 0 and "unknown variant(s) ['3x999']" in result.stderr
