@@ -190,26 +190,58 @@ def ms_per_step(runs) -> float:
 
 
 def screen_table(out: Path, specs: list[dict], steps: tuple[int, ...] = SCREEN_STEPS) -> str:
-    """
-    The rule of docs/presets.md applied: per variant, each run's mean return over ``steps`` (per task and seed),
-    the score (mean of the tasks' ratios to SAC's published score over the same steps), the spread (half the
-    difference between the seeds' ratio-means), and the cost (projected 100,000-step training time over SAC's).
-    """
-    import pandas as pd
+    """The rule of docs/presets.md applied to the runs of ``specs`` under ``out`` (see :func:`score_table`)."""
     from compare_report import load_results
 
-    published = pd.read_csv(PUBLISHED_100K)
-    results = load_results(out, specs)
     envs = list(dict.fromkeys(spec["env"] for spec in specs))
+    seeds = sorted({spec["seed"] for spec in specs})
+    labels = list(dict.fromkeys(spec["label"] for spec in specs))
+    return score_table(load_results(out, specs), envs, seeds, labels, steps)
+
+
+def read_costs(path: Path) -> dict[str, float]:
+    """The ratio to SAC of every model in the table printed by benchmarks/preset_cost.py, by variant name."""
+    costs = {}
+    for line in path.read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and len(cells) == 4 and cells[0] not in ("variant", "---"):
+            costs[cells[0]] = float(cells[3])
+    if "sac" not in costs:
+        raise ValueError(f"{path} holds no table of benchmarks/preset_cost.py (no row for sac)")
+    return costs
+
+
+def score_table(
+    results,
+    envs: list[str],
+    seeds: list[int],
+    labels: list[str],
+    steps: tuple[int, ...] = SCREEN_STEPS,
+    costs: dict[str, float] | None = None,
+) -> str:
+    """
+    The rule of docs/presets.md applied: per variant (label ``qvpo-<variant>``), each run's mean return over
+    ``steps`` (per task and seed), the score (mean of the tasks' ratios to SAC's published score over the same
+    steps), the spread (half the difference between the seeds' ratio-means), the training ms per step of its
+    own runs, and the cost: the projected 100,000-step training time over SAC's published one, or, where
+    ``costs`` (benchmarks/preset_cost.py's ratios to SAC, measured in one run) is given, that ratio.
+    """
+    import pandas as pd
+
+    published = pd.read_csv(PUBLISHED_100K)
     sac = published[published["algo"] == "sac"]
     sac_score = {env: sac[(sac["env"] == env) & sac["step"].isin(steps)]["mean_return"].mean() for env in envs}
     sac_time = sac[(sac["step"] == 100_000) & sac["env"].isin(envs)]["wall_s"].mean()
     preset = published[(published["algo"] == "qvpo") & published["seed"].isin([0, 1])].assign(algo="published preset")
     rows = pd.concat([preset, results], ignore_index=True)
-    seeds = sorted({spec["seed"] for spec in specs})
     header = "| variant | " + " | ".join(f"{env} s{seed}" for env in envs for seed in seeds)
-    lines = [header + " | score | spread | ms per step | cost | admissible |", "|---|" + "---|" * (len(envs) * len(seeds) + 5)]
-    for label in ["published preset", *dict.fromkeys(spec["label"] for spec in specs)]:
+    cost_name = "cost (one run)" if costs is not None else "cost"
+    lines = [
+        header + f" | score | spread | ms per step | {cost_name} | admissible |",
+        "|---|" + "---|" * (len(envs) * len(seeds) + 5),
+    ]
+    for label in ["published preset", *labels]:
+        name = label.removeprefix("qvpo-")
         runs = rows[rows["algo"] == label]
         cells, ratios = [], {seed: [] for seed in seeds}
         for env in envs:
@@ -221,27 +253,50 @@ def screen_table(out: Path, specs: list[dict], steps: tuple[int, ...] = SCREEN_S
                 cells.append(f"{run['mean_return'].mean():.0f}")
                 ratios[seed].append(run["mean_return"].mean() / sac_score[env])
         complete = all(len(values) == len(envs) for values in ratios.values())
-        per_seed = [sum(values) / len(envs) for values in ratios.values()] if complete else []
-        score = f"{sum(per_seed) / len(per_seed):.2f}" if complete else ""
-        spread = f"{(max(per_seed) - min(per_seed)) / 2:.2f}" if complete else ""
-        if complete:
-            task_runs = runs[runs["env"].isin(envs)]
-            cost = projected_training_s(task_runs) / sac_time
-            verdict = "yes" if cost <= COST_CAP else "no"
-            lines.append(
-                f"| {label.removeprefix('qvpo-')} | " + " | ".join(cells)
-                + f" | {score} | {spread} | {ms_per_step(task_runs):.1f} | {cost:.2f} | {verdict} |"
-            )  # fmt: skip
+        if not complete:
+            lines.append(f"| {name} | " + " | ".join(cells) + " | | | | | |")
+            continue
+        per_seed = [sum(values) / len(envs) for values in ratios.values()]
+        task_runs = runs[runs["env"].isin(envs)]
+        if costs is None:
+            cost: float | None = projected_training_s(task_runs) / sac_time
         else:
-            lines.append(f"| {label.removeprefix('qvpo-')} | " + " | ".join(cells) + " | | | | | |")
+            cost = costs.get("base" if label == "published preset" else name)
+        cost_cell = "" if cost is None else f"{cost:.2f}"
+        verdict = "" if cost is None else ("yes" if cost <= COST_CAP else "no")
+        lines.append(
+            f"| {name} | " + " | ".join(cells)
+            + f" | {sum(per_seed) / len(per_seed):.2f} | {(max(per_seed) - min(per_seed)) / 2:.2f}"
+            + f" | {ms_per_step(task_runs):.1f} | {cost_cell} | {verdict} |"
+        )  # fmt: skip
     lines.append("")
+    cost_note = (
+        "cost: ratio to SAC's ms per training step, measured in one run by benchmarks/preset_cost.py (the published "
+        "preset does the base's work per step)."
+        if costs is not None
+        else "cost: projected 100,000-step training time over SAC's."
+    )
     lines.append(
         f"Each cell: a run's mean return at {', '.join(map(str, steps))} steps. SAC's score over the same steps "
         + ", ".join(f"{env} {value:.0f}" for env, value in sac_score.items())
         + f"; SAC's mean training time per 100,000-step run {sac_time / 60:.1f} min (published runs). ms per step: "
-        "training time per step after the 10,000 random steps, mean over the variant's runs."
+        "training time per step after the 10,000 random steps, mean over the variant's own runs. " + cost_note
     )
     return "\n".join(lines)
+
+
+def table_from_csv(args: argparse.Namespace) -> str:
+    """The screen table of the variants found in the CSVs given (``qvpo-<variant>`` labels), in the sweep's order."""
+    import pandas as pd
+
+    if args.sweep != "mujoco100k":
+        raise SystemExit("error: --table-from is for --sweep mujoco100k")
+    results = pd.concat([pd.read_csv(path) for path in args.table_from], ignore_index=True)
+    labels = [f"qvpo-{name}" for name in args.variants if f"qvpo-{name}" in set(results["algo"])]
+    costs = read_costs(args.costs) if args.costs else None
+    envs = args.envs or list(SWEEPS[args.sweep][1])
+    steps = CONFIRM_STEPS if args.confirm else SCREEN_STEPS
+    return score_table(results, envs, args.seeds, labels, steps, costs)
 
 
 def main() -> None:
@@ -256,6 +311,14 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="runs at a time, one thread each")
     add_resume_arguments(parser)
     parser.add_argument("--out", default="preset_sweep")
+    parser.add_argument(
+        "--table-from",
+        nargs="+",
+        metavar="CSV",
+        help="mujoco100k: run nothing; print the screen table of the evaluations in these CSVs (results.csv format)",
+    )
+    parser.add_argument("--costs", type=Path, help="with --table-from: the cost column from preset_cost.py's printed table")
+    parser.add_argument("--confirm", action="store_true", help="with --table-from: score at 90,000-100,000 steps")
     args = parser.parse_args()
     if args.timesteps is not None and args.timesteps <= 0:
         parser.error("--timesteps must be positive")
@@ -269,6 +332,11 @@ def main() -> None:
     unknown = [env_id for env_id in args.envs or [] if env_id not in SWEEPS[args.sweep][1]]
     if unknown:
         parser.error(f"unknown task(s) {unknown} of the {args.sweep} sweep; choose among {list(SWEEPS[args.sweep][1])}")
+    if args.table_from:
+        print(table_from_csv(args))
+        return
+    if args.costs or args.confirm:
+        parser.error("--costs and --confirm go with --table-from")
     out = Path(args.out)
     specs = plan(args)
     failed = run_comparison(specs, out, min(args.jobs, len(specs)))

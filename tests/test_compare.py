@@ -216,3 +216,44 @@ def test_screen_table_applies_the_rule_of_the_presets_page(tmp_path):
     (tmp_path / "runs" / "qvpo-test__Hopper-v5__1" / "checkpoint.json").write_text(json.dumps({"step": 40_000}))
     row = next(line for line in preset_sweep.screen_table(tmp_path, specs, steps).splitlines() if line.startswith("| test |"))
     assert [cell.strip() for cell in row.strip("|").split("|")][5] == ""
+
+
+def test_screen_table_takes_the_cost_measured_in_one_run(tmp_path):
+    """preset_sweep --table-from with --costs: the cost column is preset_cost.py's ratio to SAC, and decides
+    admissibility; a variant the cost table does not name gets no cost."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import preset_sweep
+    finally:
+        sys.path.pop(0)
+    rows = [
+        dict(algo=f"qvpo-{name}", env=env, seed=seed, step=step, mean_return=100.0, std_return=0.0, wall_s=float(step))
+        for name in ("base", "N64", "B256")
+        for env in ("Hopper-v5", "HalfCheetah-v5")
+        for seed in (0, 1)
+        for step in range(5_000, 50_001, 5_000)
+    ]
+    csv = tmp_path / "screen.csv"
+    pd.DataFrame(rows).to_csv(csv, index=False)
+    costs = tmp_path / "cost.txt"
+    costs.write_text(
+        "AMD EPYC (family 25, model 1), torch 2.13.0+cpu, 1 thread, HalfCheetah-v5, median of 5 x 100 steps\n"
+        "| variant | ms per step | min-max | x SAC |\n|---|---|---|---|\n| sac | 30.0 | 29.0-31.0 | 1.00 |\n"
+        "| base | 45.0 | 44.0-46.0 | 1.50 |\n| N64 | 99.0 | 98.0-100.0 | 3.30 |\n"
+    )
+    assert preset_sweep.read_costs(costs) == {"sac": 1.0, "base": 1.5, "N64": 3.3}
+    args = ["--sweep", "mujoco100k", "--seeds", "0", "1", "--table-from", str(csv), "--costs", str(costs)]
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "preset_sweep.py"), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 0, result.stderr
+    table = {line.split(" | ")[0].removeprefix("| "): line for line in result.stdout.splitlines() if line.startswith("| ")}
+    assert list(table) == ["variant", "published preset", "base", "N64", "B256"]
+    assert table["base"].endswith("| 1.50 | yes |") and table["N64"].endswith("| 3.30 | no |")
+    assert table["B256"].endswith("|  |  |") and table["published preset"].endswith("| 1.50 | yes |")
+    (tmp_path / "empty.txt").write_text("nothing\n")
+    with pytest.raises(ValueError, match="no row for sac"):
+        preset_sweep.read_costs(tmp_path / "empty.txt")
