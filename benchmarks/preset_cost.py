@@ -13,27 +13,14 @@ ms per training step of each and its ratio to SAC's.
 """
 
 import argparse
-import platform
 import statistics
 import time
 
 import gymnasium as gym
 import torch as th
 from compare import make_model, zoo_hyperparams  # benchmarks/compare.py
+from cpu_info import cpu_line
 from preset_sweep import SWEEPS
-
-
-def cpu_description() -> str:
-    """The CPU's model name, family and model (AMD's Zen generations share one name in a guest)."""
-    fields = {}
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                key, _, value = line.partition(":")
-                fields.setdefault(key.strip(), value.strip())
-    except OSError:
-        return platform.processor() or "unknown CPU"
-    return f"{fields.get('model name', 'unknown CPU')} (family {fields.get('cpu family')}, model {fields.get('model')})"
 
 
 def build(name: str, env_id: str, sweep: str, warmup: int):
@@ -77,7 +64,7 @@ def main() -> None:
             models[name].learn(args.steps, reset_num_timesteps=False)
             times[name].append(1e3 * (time.perf_counter() - start) / args.steps)
     medians = {name: statistics.median(values) for name, values in times.items()}
-    print(f"{cpu_description()}, torch {th.__version__}, 1 thread, {args.env}, median of {args.rounds} x {args.steps} steps")
+    print(f"{cpu_line()}, torch {th.__version__}, 1 thread, {args.env}, median of {args.rounds} x {args.steps} steps")
     print("| variant | ms per step | min-max | x SAC |")
     print("|---|---|---|---|")
     for name in names:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 import gymnasium as gym
 import numpy as np
 import torch as th
+from cpu_info import cpuinfo_fields  # benchmarks/cpu_info.py
 from stable_baselines3 import SAC
 from stable_baselines3.common.logger import Logger
 
@@ -88,16 +89,8 @@ def product_gflops(kernel: str, dtype: th.dtype, repeats: int) -> float:
 
 def cpu_description() -> dict[str, str]:
     """Model, vendor, family and the vector flags that set the peak, from /proc/cpuinfo (Linux)."""
-    info: dict[str, str] = {}
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                key, _, value = line.partition(":")
-                key = key.strip()
-                if key in ("model name", "vendor_id", "cpu family", "model", "cpu MHz", "flags") and key not in info:
-                    info[key] = value.strip()
-    except OSError:
-        pass
+    keep = ("model name", "vendor_id", "cpu family", "model", "cpu MHz", "flags")
+    info = {key: value for key, value in cpuinfo_fields().items() if key in keep}
     try:  # the highest clock the kernel reports, where it does (not in every VM)
         with open("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq") as max_freq:
             info["max MHz"] = str(int(max_freq.read()) / 1000)

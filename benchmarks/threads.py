@@ -11,25 +11,15 @@ Each measurement runs in a fresh process; it prints the median over --chunks chu
 
 import argparse
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
 
+from cpu_info import cpu_line  # benchmarks/cpu_info.py
+
 SETTINGS_ENV = {"cpu": "Pendulum-v1", "paper": "Hopper-v5"}
 STEPS_PER_CHUNK = {"cpu": 200, "paper": 5}
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def make_model(settings: str):
@@ -89,7 +79,7 @@ def main() -> None:
     if any(threads <= 0 for threads in args.threads) or args.chunks <= 0:
         parser.error("--threads and --chunks must be positive")
 
-    print(f"CPU: {cpu_name()}, {os.cpu_count()} logical cores; ms per training step (median of {args.chunks} chunks)")
+    print(f"CPU: {cpu_line()}, {os.cpu_count()} logical cores; ms per training step (median of {args.chunks} chunks)")
     print("| settings | env | load | " + " | ".join(f"{n} thread{'s' * (n > 1)}" for n in args.threads) + " |")
     print("|---|---|---|" + "---|" * len(args.threads))
     for load in args.load:
