@@ -6,8 +6,14 @@ Statistics come from sb3_qvpo.evaluation (scipy.stats): the interquartile mean (
 over seeds (`scipy.stats.bootstrap`, 10,000 resamples). rliable itself is not used: its latest release (1.2.0) needs
 arch < 8, and arch 7 does not import with pandas 3. With 3 seeds the IQM trims nothing and equals the mean,
 and the bootstrap interval is wide and coarse: read it as a statement about these seeds, nothing more.
+
+Run as a script, it writes the same report from stored evaluations (CSVs in results.csv's format, e.g. those of
+docs/evidence), merged, relabelled and selected:
+
+    PYTHONPATH=. python benchmarks/compare_report.py docs/evidence/mujoco100k.csv --algos sac td3 --out report
 """
 
+import argparse
 import json
 from pathlib import Path
 
@@ -107,20 +113,99 @@ def plot_curves(results: pd.DataFrame, env_id: str, path: Path, algos: list[str]
     plt.close(fig)
 
 
-def write_report(out: Path, specs: list[dict]) -> list[Path]:
-    """Combined CSV, one PNG per env and the markdown table of the finished runs among `specs`."""
-    results = load_results(out, specs)
-    algos = list(dict.fromkeys(spec["label"] for spec in specs))
-    csv_path = out / "results.csv"
+def write_outputs(results: pd.DataFrame, out: Path, envs: list[str], algos: list[str], prefix: str = "") -> list[Path]:
+    """``results`` as OUT/<prefix>results.csv, a learning-curve PNG per env and the markdown table."""
+    csv_path = out / f"{prefix}results.csv"
     results.to_csv(csv_path, index=False)
     written = [csv_path]
     if results.empty:
         return written
-    for env_id in dict.fromkeys(spec["env"] for spec in specs):
+    for env_id in envs:
         if (results["env"] == env_id).any():
-            png_path = out / f"curves_{env_id.replace('/', '_')}.png"
+            png_path = out / f"{prefix}curves_{env_id.replace('/', '_')}.png"
             plot_curves(results, env_id, png_path, algos)
             written.append(png_path)
-    table_path = out / "table.md"
-    write_table(results, table_path, list(dict.fromkeys(spec["env"] for spec in specs)), algos)
+    table_path = out / f"{prefix}table.md"
+    write_table(results, table_path, envs, algos)
     return [*written, table_path]
+
+
+def write_report(out: Path, specs: list[dict]) -> list[Path]:
+    """Combined CSV, one PNG per env and the markdown table of the finished runs among `specs`."""
+    algos = list(dict.fromkeys(spec["label"] for spec in specs))
+    envs = list(dict.fromkeys(spec["env"] for spec in specs))
+    return write_outputs(load_results(out, specs), out, envs, algos)
+
+
+def merge_results(
+    paths: list[Path], relabel: dict[str, str], algos: list[str] | None = None, envs: list[str] | None = None
+) -> pd.DataFrame:
+    """
+    The evaluations of several CSVs in one frame: labels renamed by ``relabel`` (all at once), then only the
+    ``algos`` and ``envs`` given (all by default). An error if a CSV lacks a column, if an evaluation appears
+    twice, if a selected algo or env has no evaluation, or if the selected runs end at different steps.
+    """
+    frames = []
+    for path in paths:
+        frame = pd.read_csv(path)
+        missing = [column for column in COLUMNS if column not in frame.columns]
+        if missing:
+            raise SystemExit(f"error: {path} lacks the column(s) {missing} (expected {COLUMNS})")
+        frames.append(frame[COLUMNS])
+    results = pd.concat(frames, ignore_index=True)
+    results["algo"] = results["algo"].map(lambda label: relabel.get(label, label))
+    for column, chosen in (("algo", algos), ("env", envs)):
+        if chosen:
+            absent = [value for value in chosen if value not in set(results[column])]
+            if absent:
+                raise SystemExit(f"error: no evaluation of {column} {absent} in {[str(path) for path in paths]}")
+            results = results[results[column].isin(chosen)]
+    twice = results[results.duplicated(["algo", "env", "seed", "step"], keep=False)]
+    if not twice.empty:
+        first = twice.iloc[0]
+        raise SystemExit(
+            f"error: {len(twice)} evaluations appear more than once, e.g. {first['algo']} {first['env']} seed "
+            f"{first['seed']} step {first['step']} (relabel or select so that each run comes from one CSV)"
+        )
+    last_steps = results.groupby(["algo", "env", "seed"])["step"].max()
+    if last_steps.nunique() > 1:
+        shortest = last_steps.idxmin()
+        raise SystemExit(
+            f"error: the runs end at different steps ({sorted(set(last_steps))}), e.g. {' '.join(map(str, shortest))} "
+            f"at {last_steps.min()}; select finished runs only"
+        )
+    return results.reset_index(drop=True)
+
+
+def parse_relabel(items: list[str]) -> dict[str, str]:
+    relabel = {}
+    for item in items:
+        old, sep, new = item.partition("=")
+        if not sep or not old or not new:
+            raise SystemExit(f"error: --relabel: '{item}' is not OLD=NEW")
+        relabel[old] = new
+    return relabel
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("csvs", nargs="+", type=Path, metavar="CSV", help="evaluations in results.csv's format")
+    parser.add_argument(
+        "--relabel", nargs="+", default=[], metavar="OLD=NEW", help="rename algorithm labels, e.g. qvpo-B256=qvpo"
+    )
+    parser.add_argument("--algos", nargs="+", help="labels to keep, in the table's order (default: all, as found)")
+    parser.add_argument("--envs", nargs="+", help="envs to keep, in the table's order (default: all, as found)")
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--prefix", default="", help="prefix of the output file names (e.g. mujoco100k_)")
+    args = parser.parse_args()
+    results = merge_results(args.csvs, parse_relabel(args.relabel), args.algos, args.envs)
+    args.out.mkdir(parents=True, exist_ok=True)
+    algos = args.algos or list(dict.fromkeys(results["algo"]))
+    envs = args.envs or list(dict.fromkeys(results["env"]))
+    written = write_outputs(results, args.out, envs, algos, args.prefix)
+    print("Wrote " + ", ".join(str(path) for path in written))
+    print((args.out / f"{args.prefix}table.md").read_text())
+
+
+if __name__ == "__main__":
+    main()

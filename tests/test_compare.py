@@ -257,3 +257,51 @@ def test_screen_table_takes_the_cost_measured_in_one_run(tmp_path):
     (tmp_path / "empty.txt").write_text("nothing\n")
     with pytest.raises(ValueError, match="no row for sac"):
         preset_sweep.read_costs(tmp_path / "empty.txt")
+
+
+def test_report_from_stored_csvs_merges_relabels_and_refuses_ambiguity(tmp_path):
+    """compare_report.py as a script: the table and curves of evaluations merged from several CSVs, a label
+    renamed, one selected; an evaluation found twice or runs of different lengths are errors that name them."""
+
+    def evaluations(algo, env, seeds, last_step, value):
+        return [
+            dict(algo=algo, env=env, seed=seed, step=step, mean_return=value + seed, std_return=0.0, wall_s=step / 100)
+            for seed in seeds
+            for step in range(5_000, last_step + 1, 5_000)
+        ]
+
+    published = tmp_path / "published.csv"
+    seeds = (0, 1, 2)
+    rows = evaluations("qvpo", "Hopper-v5", seeds, 20_000, 100.0) + evaluations("sac", "Hopper-v5", seeds, 20_000, 300.0)
+    pd.DataFrame(rows).to_csv(published, index=False)
+    confirm = tmp_path / "confirm.csv"
+    pd.DataFrame(evaluations("qvpo-B256", "Hopper-v5", seeds, 20_000, 500.0)).to_csv(confirm, index=False)
+
+    def report(*args):
+        return subprocess.run(
+            [sys.executable, str(ROOT / "benchmarks" / "compare_report.py"), *args],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+
+    out = tmp_path / "report"
+    args = [str(published), str(confirm), "--out", str(out), "--prefix", "m_"]
+    result = report(*args, "--relabel", "qvpo=qvpo-old", "qvpo-B256=qvpo", "--algos", "qvpo", "sac")
+    assert result.returncode == 0, result.stderr
+    merged = pd.read_csv(out / "m_results.csv")
+    assert sorted(set(merged["algo"])) == ["qvpo", "sac"] and len(merged) == 24
+    assert merged[merged["algo"] == "qvpo"]["mean_return"].min() == 500.0  # the relabelled runs, not the old ones
+    rows = [line for line in (out / "m_table.md").read_text().splitlines() if line.startswith("| Hopper-v5")]
+    assert [row.split(" | ")[1] for row in rows] == ["qvpo", "sac"]
+    assert rows[0].split(" | ")[4].startswith("501.0") and rows[1].split(" | ")[4].startswith("301.0")  # IQM of 3 seeds
+    assert (out / "m_curves_Hopper-v5.png").stat().st_size > 0
+
+    result = report(*args, "--relabel", "qvpo-B256=qvpo")
+    assert result.returncode != 0 and "appear more than once, e.g. qvpo Hopper-v5 seed 0 step 5000" in result.stderr
+    short = tmp_path / "short.csv"
+    pd.DataFrame(evaluations("td3", "Hopper-v5", (0,), 10_000, 0.0)).to_csv(short, index=False)
+    result = report(str(published), str(short), "--out", str(out), "--algos", "sac", "td3")
+    assert result.returncode != 0 and "end at different steps ([10000, 20000]), e.g. td3 Hopper-v5 0 at 10000" in result.stderr
+    result = report(str(published), "--out", str(out), "--algos", "td3")
+    assert result.returncode != 0 and "no evaluation of algo ['td3']" in result.stderr
