@@ -153,7 +153,7 @@ def merge_results(
             raise SystemExit(f"error: {path} lacks the column(s) {missing} (expected {COLUMNS})")
         frames.append(frame[COLUMNS])
     results = pd.concat(frames, ignore_index=True)
-    results["algo"] = results["algo"].map(lambda label: relabel.get(label, label))
+    results["algo"] = results["algo"].replace(relabel)
     for column, chosen in (("algo", algos), ("env", envs)):
         if chosen:
             absent = [value for value in chosen if value not in set(results[column])]
