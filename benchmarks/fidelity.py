@@ -8,7 +8,9 @@ package at identical settings, driven by one gymnasium loop, plus a forward-equi
 
 The authors' code is imported from the folder you pass, at run time; nothing of it is part of this package.
 Their networks have three hidden layers whose width is a constructor argument the agent never passes (256);
-this script passes --width through those arguments.
+this script passes --width through those arguments. Their critic class fixes three hidden layers: --qf-arch gives
+both agents critics of other widths and depths, for which their critic's two networks are replaced by Mish
+networks of the same form, initialised by their own helper.
 
 The loop (the same for both agents): 1,000 uniformly random steps (--learning-starts), then one behaviour action
 and one update per environment step; a transition is terminal only when the environment *terminated* (a time
@@ -32,6 +34,7 @@ Writes OUT/evals.csv (impl, env, seed, step, mean_return, std_return), OUT/table
 
 import argparse
 import functools
+import itertools
 import json
 import statistics
 import sys
@@ -107,11 +110,25 @@ def authors_args(settings: dict) -> SimpleNamespace:
     )
 
 
+def authors_critic(state_dim: int, action_dim: int, *, code: SimpleNamespace, width: int, qf_arch: list[int] | None):
+    """Their critic, with its two networks replaced by Mish networks of hidden sizes ``qf_arch`` when given."""
+    critic = code.model.Critic(state_dim, action_dim, hidden_dim=width)
+    if qf_arch is not None:
+        sizes = [state_dim + action_dim, *qf_arch]
+        for name in ("q1_model", "q2_model"):
+            layers: list[th.nn.Module] = []
+            for n_in, n_out in itertools.pairwise(sizes):
+                layers += [th.nn.Linear(n_in, n_out), th.nn.Mish()]
+            setattr(critic, name, th.nn.Sequential(*layers, th.nn.Linear(sizes[-1], 1)))
+        critic.apply(code.model.init_weights)
+    return critic
+
+
 def make_authors_agent(code: SimpleNamespace, env: gym.Env, settings: dict, capacity: int):
     width = settings["width"]
     # the width is an argument of their network classes that their agent leaves at 256
     code.diffusion.Model = functools.partial(code.model.Model, hidden_size=width)
-    code.qvpo.Critic = functools.partial(code.model.Critic, hidden_dim=width)
+    code.qvpo.Critic = functools.partial(authors_critic, code=code, width=width, qf_arch=settings.get("qf_arch"))
     state_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
     memory = code.memory.ReplayMemory(state_dim, action_dim, capacity, "cpu")
     diffusion_memory = code.memory.DiffusionMemory(state_dim, action_dim, 1, "cpu")
@@ -128,6 +145,13 @@ def authors_initialisation(module: th.nn.Module) -> None:
             th.nn.init.zeros_(layer.bias)
 
 
+def our_net_arch(settings: dict) -> list[int] | dict[str, list[int]]:
+    """Three hidden layers of --width for the denoiser, and for the critics unless --qf-arch gives theirs."""
+    denoiser = [settings["width"]] * 3
+    qf_arch = settings.get("qf_arch")
+    return denoiser if qf_arch is None else dict(pi=denoiser, qf=list(qf_arch))
+
+
 def make_our_model(env: gym.Env, settings: dict, seed: int, capacity: int) -> QVPO:
     model = QVPO(
         "MlpPolicy",
@@ -138,7 +162,7 @@ def make_our_model(env: gym.Env, settings: dict, seed: int, capacity: int) -> QV
         n_diffusion_steps=settings["n_diffusion_steps"],
         n_train_candidates=settings["n_train_candidates"],
         n_eval_candidates=settings["n_eval_candidates"],
-        policy_kwargs=dict(net_arch=[settings["width"]] * 3),
+        policy_kwargs=dict(net_arch=our_net_arch(settings)),
         ent_coef_decay_steps=settings["ent_coef_decay_steps"],
         seed=seed,
         device="cpu",
@@ -270,7 +294,8 @@ def check_same_settings(run_dir: Path, saved: dict, settings: dict) -> None:
 
 def shared_settings(args: argparse.Namespace) -> dict:
     """The settings every run of the command shares (the runner's checkpoint frequency and pause are not among them)."""
-    keys = ("n_diffusion_steps", "n_train_candidates", "n_eval_candidates", "width", "batch_size", "learning_starts")
+    keys = ("n_diffusion_steps", "n_train_candidates", "n_eval_candidates", "width", "qf_arch", "batch_size")
+    keys += ("learning_starts",)
     keys += ("eval_freq", "eval_episodes", "our_init", "ent_coef_decay_steps")
     return {key: getattr(args, key) for key in keys}
 
@@ -440,6 +465,14 @@ def main() -> None:
     parser.add_argument("--n-train-candidates", type=int, default=16)
     parser.add_argument("--n-eval-candidates", type=int, default=16)
     parser.add_argument("--width", type=int, default=64, help="units of each of the three hidden layers")
+    parser.add_argument(
+        "--qf-arch",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="UNITS",
+        help="the critics' hidden layer sizes (default: three layers of --width)",
+    )
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--learning-starts", type=int, default=1000)
     parser.add_argument("--eval-freq", type=int, default=2000)
@@ -463,6 +496,8 @@ def main() -> None:
     check_resume_arguments(parser, args)
     if args.stop_at is not None and not args.checkpoint_freq:
         parser.error("--stop-at needs checkpoints (--checkpoint-freq > 0)")
+    if args.qf_arch is not None and min(args.qf_arch) <= 0:
+        parser.error("--qf-arch: every layer needs a positive number of units")
     if args.ent_coef_decay_steps is not None and args.ent_coef_decay_steps <= 0:
         parser.error("--ent-coef-decay-steps must be positive")
     if args.authors_code is None and "authors" in args.impls:

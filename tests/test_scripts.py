@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch as th
 
 from sb3_qvpo import QVPO
 from sb3_qvpo.presets import CPU_PRESET
@@ -150,6 +151,17 @@ def test_fidelity_script_pauses_resumes_and_skips_finished_runs(tmp_path):
 
     changed = run_script("benchmarks/fidelity.py", *args[:-2], "--checkpoint-freq", "100", "--width", "8", "--out", str(first))
     assert changed.returncode != 0 and "other settings (width)" in changed.stderr
+    changed = run_script("benchmarks/fidelity.py", *args, "--qf-arch", "24", "24", "--out", str(first))
+    assert changed.returncode != 0 and "other settings (qf_arch)" in changed.stderr
+    assert "--qf-arch: every layer" in run_script("benchmarks/fidelity.py", *args, "--qf-arch", "0").stderr
+
+    wide_args = ("--qf-arch", "24", "24", "--stop-at", "200", "--out", str(tmp_path / "qf"))
+    wide = run_script("benchmarks/fidelity.py", *args, *wide_args)
+    assert wide.returncode == 0, wide.stderr
+    model = QVPO.load(tmp_path / "qf" / run_dir / "checkpoint_200.zip", device="cpu")
+    for q_network in model.policy.critic.q_networks:
+        assert [layer.out_features for layer in q_network if isinstance(layer, th.nn.Linear)] == [24, 24, 1]
+    assert [layer.out_features for layer in model.policy.actor.noise_net.hidden] == [16, 16, 16]
     assert "--authors-code is needed" in run_script("benchmarks/fidelity.py", "--impls", "authors").stderr
 
 
