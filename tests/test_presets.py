@@ -1,5 +1,6 @@
 """Each preset has one definition, and importing the package leaves torch's global settings alone."""
 
+import copy
 import json
 import subprocess
 import sys
@@ -31,11 +32,13 @@ def test_zoo_entries_are_the_preset(config_file, env_ids, preset):
 
 @pytest.mark.parametrize(("make_copy", "preset"), [(cpu_preset, CPU_PRESET), (mujoco_cpu_preset, MUJOCO_CPU_PRESET)])
 def test_preset_copies_are_independent(make_copy, preset):
-    copied = make_copy()
+    copied, before = make_copy(), copy.deepcopy(preset)
     assert copied == preset
-    copied["policy_kwargs"]["net_arch"].append(8)
+    net_arch = copied["policy_kwargs"]["net_arch"]
+    for layers in net_arch.values() if isinstance(net_arch, dict) else [net_arch]:
+        layers.append(8)
     copied["batch_size"] = 1
-    assert preset["policy_kwargs"]["net_arch"][-1] != 8 and preset["batch_size"] != 1
+    assert preset == before
 
 
 TORCH_GLOBALS = """
