@@ -295,8 +295,7 @@ def check_same_settings(run_dir: Path, saved: dict, settings: dict) -> None:
 def shared_settings(args: argparse.Namespace) -> dict:
     """The settings every run of the command shares (the runner's checkpoint frequency and pause are not among them)."""
     keys = ("n_diffusion_steps", "n_train_candidates", "n_eval_candidates", "width", "qf_arch", "batch_size")
-    keys += ("learning_starts",)
-    keys += ("eval_freq", "eval_episodes", "our_init", "ent_coef_decay_steps")
+    keys += ("learning_starts", "eval_freq", "eval_episodes", "our_init", "ent_coef_decay_steps")
     return {key: getattr(args, key) for key in keys}
 
 
